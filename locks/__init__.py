@@ -1,0 +1,1 @@
+"""Pessimistic edit locks, version guards and live updates for the Django admin."""

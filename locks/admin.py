@@ -1,0 +1,159 @@
+"""Admin integration: the lock manager console, the audit trail, and the ModelAdmin mixin."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
+from django.utils.timesince import timesince
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+
+from . import clock, services
+from .mixins import LockedAdminMixin
+from .models import EditLock, LockEvent
+from .policy import is_lock_manager
+from .records import RecordRef
+
+__all__ = ["EditLockAdmin", "LockEventAdmin", "LockedAdminMixin"]
+
+
+def record_link(obj) -> str:
+    """A link to the record's change form, or its name when it has no admin page."""
+    label = obj.object_repr or obj.object_pk
+    model = obj.content_type.model_class()
+    if model is None:
+        return label
+    try:
+        url = reverse(
+            f"admin:{model._meta.app_label}_{model._meta.model_name}_change", args=[obj.object_pk]
+        )
+    except NoReverseMatch:
+        return label
+    return format_html('<a href="{}">{}</a>', url, label)
+
+
+class LockStateFilter(admin.SimpleListFilter):
+    title = _("state")
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("active", _("active")), ("stale", _("expired or idle"))]
+
+    def queryset(self, request, queryset):
+        now = clock.now()
+        if self.value() == "active":
+            return queryset.live(now)
+        if self.value() == "stale":
+            return queryset.stale(now)
+        return queryset
+
+
+@admin.register(EditLock)
+class EditLockAdmin(admin.ModelAdmin):
+    """The manager console: who holds what, for how long, and a way to free it."""
+
+    list_display = [
+        "record",
+        "content_type",
+        "holder",
+        "acquired_at",
+        "heartbeat_age",
+        "idle_time",
+        "lock_state",
+    ]
+    list_filter = [LockStateFilter, "content_type", "holder"]
+    search_fields = ["object_repr", "object_pk", "holder__username"]
+    actions = ["release_selected"]
+    ordering = ["-acquired_at"]
+    list_select_related = ["content_type", "holder"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).held()
+
+    @admin.display(description=_("record"), ordering="object_repr")
+    def record(self, obj: EditLock) -> str:
+        return record_link(obj)
+
+    @admin.display(description=_("last heartbeat"), ordering="heartbeat_at")
+    def heartbeat_age(self, obj: EditLock) -> str:
+        return (
+            _("%(age)s ago") % {"age": timesince(obj.heartbeat_at, clock.now())}
+            if obj.heartbeat_at
+            else "-"
+        )
+
+    @admin.display(description=_("idle for"), ordering="activity_at")
+    def idle_time(self, obj: EditLock) -> str:
+        return timesince(obj.activity_at, clock.now()) if obj.activity_at else "-"
+
+    @admin.display(description=_("state"))
+    def lock_state(self, obj: EditLock) -> str:
+        labels = {
+            "active": _("active"),
+            "idle": _("idle"),
+            "expired": _("expired"),
+            "free": _("free"),
+        }
+        state = obj.state(clock.now())
+        return format_html(
+            '<span class="locks-state locks-state-{}">{}</span>', state, labels[state]
+        )
+
+    @admin.action(description=_("Release selected locks"), permissions=["manage"])
+    def release_selected(self, request, queryset):
+        released = 0
+        for lock in queryset:
+            ref = RecordRef(lock.content_type_id, lock.object_pk, lock.object_repr)
+            outcome = services.force_release(
+                ref, request.user, reason=_("Released from the lock console")
+            )
+            released += outcome.ok
+        self.message_user(
+            request,
+            ngettext("Released %(count)d lock.", "Released %(count)d locks.", released)
+            % {"count": released},
+            messages.SUCCESS,
+        )
+
+    def has_manage_permission(self, request) -> bool:
+        return is_lock_manager(request.user)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return is_lock_manager(request.user) or super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(LockEvent)
+class LockEventAdmin(admin.ModelAdmin):
+    """The audit trail: browsable, filterable, never editable."""
+
+    list_display = ["at", "kind", "record", "holder", "actor", "reason"]
+    list_filter = ["kind", "content_type", "holder", "actor", ("at", admin.DateFieldListFilter)]
+    search_fields = ["object_repr", "object_pk", "holder__username", "actor__username", "reason"]
+    date_hierarchy = "at"
+    list_select_related = ["content_type", "holder", "actor"]
+
+    @admin.display(description=_("record"), ordering="object_repr")
+    def record(self, obj: LockEvent) -> str:
+        return record_link(obj)
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return is_lock_manager(request.user) or super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class LocksConfig(AppConfig):
+    name = "locks"
+    verbose_name = _("Edit locks")
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.core import checks
+
+        from . import checks as lock_checks
+        from . import signals  # noqa: F401  (connects the record-event receivers)
+
+        checks.register(lock_checks.check_settings, "locks")

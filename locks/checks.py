@@ -1,0 +1,57 @@
+"""System checks for the lock settings: each message says how to fix the value."""
+
+from __future__ import annotations
+
+from django.core.checks import Error, Warning
+
+from .conf import DEFAULTS, lock_settings
+
+
+def check_settings(app_configs=None, **kwargs) -> list:
+    problems = []
+    values = {
+        "LOCKS_TIMEOUT": lock_settings.TIMEOUT,
+        "LOCKS_HEARTBEAT_INTERVAL": lock_settings.HEARTBEAT_INTERVAL,
+        "LOCKS_IDLE_TIMEOUT": lock_settings.IDLE_TIMEOUT,
+    }
+    for name, value in values.items():
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            problems.append(
+                Error(
+                    f"{name} must be a positive whole number of seconds, not {value!r}.",
+                    hint=f"Set {name} to a number such as the default ({DEFAULTS[name]}).",
+                    id="locks.E001",
+                )
+            )
+    if problems:
+        return problems
+
+    timeout, heartbeat, idle = values.values()
+    if timeout < 2 * heartbeat:
+        problems.append(
+            Error(
+                f"LOCKS_TIMEOUT ({timeout} s) is under twice LOCKS_HEARTBEAT_INTERVAL "
+                f"({heartbeat} s): one late heartbeat would cost the holder the lock.",
+                hint=f"Raise LOCKS_TIMEOUT to at least {2 * heartbeat} (3x, {3 * heartbeat}, is "
+                "safer) or lower LOCKS_HEARTBEAT_INTERVAL.",
+                id="locks.E002",
+            )
+        )
+    if idle < timeout:
+        problems.append(
+            Warning(
+                f"LOCKS_IDLE_TIMEOUT ({idle} s) is shorter than LOCKS_TIMEOUT ({timeout} s): "
+                "holders will lose the lock for idling before a closed tab would.",
+                hint="Set LOCKS_IDLE_TIMEOUT well above LOCKS_TIMEOUT (default 1800).",
+                id="locks.W001",
+            )
+        )
+    if timeout > 600:
+        problems.append(
+            Warning(
+                f"LOCKS_TIMEOUT is {timeout} s: a closed tab keeps the record locked that long.",
+                hint="Keep LOCKS_TIMEOUT at a few heartbeats (default 45).",
+                id="locks.W002",
+            )
+        )
+    return problems

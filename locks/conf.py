@@ -1,0 +1,47 @@
+"""The app's settings, read lazily so `override_settings` works in tests.
+
+In the manner of django-allauth's app_settings: one object, one documented property each.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.conf import settings
+
+DEFAULTS = {
+    "LOCKS_TIMEOUT": 45,
+    "LOCKS_HEARTBEAT_INTERVAL": 15,
+    "LOCKS_IDLE_TIMEOUT": 30 * 60,
+}
+
+
+class LockSettings:
+    def _get(self, name: str):
+        return getattr(settings, name, DEFAULTS[name])
+
+    @property
+    def TIMEOUT(self) -> int:
+        """Seconds without a heartbeat after which a lock is free (tab closed, network gone)."""
+        return self._get("LOCKS_TIMEOUT")
+
+    @property
+    def HEARTBEAT_INTERVAL(self) -> int:
+        """Seconds between two heartbeats of the holder's page."""
+        return self._get("LOCKS_HEARTBEAT_INTERVAL")
+
+    @property
+    def IDLE_TIMEOUT(self) -> int:
+        """Seconds without user input after which the holder loses the lock."""
+        return self._get("LOCKS_IDLE_TIMEOUT")
+
+    @property
+    def timeout(self) -> timedelta:
+        return timedelta(seconds=self.TIMEOUT)
+
+    @property
+    def idle_timeout(self) -> timedelta:
+        return timedelta(seconds=self.IDLE_TIMEOUT)
+
+
+lock_settings = LockSettings()

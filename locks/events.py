@@ -1,0 +1,88 @@
+"""Event names, payloads and group names, and publishing after commit.
+
+Every lock change and record save is announced here, from `transaction.on_commit`, so no
+page hears of data it cannot yet read. A broken channel layer is logged, never raised: the
+save has happened and pages resync by polling.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from django.db import transaction
+from django.dispatch import Signal
+
+from .records import RecordRef
+
+logger = logging.getLogger("locks.events")
+
+# Lock events (the same names as LockEvent.Kind) and record events.
+LOCK_ACQUIRED = "lock.acquired"
+LOCK_RELEASED = "lock.released"
+LOCK_EXPIRED = "lock.expired"
+LOCK_IDLE_RELEASED = "lock.idle_released"
+LOCK_TAKEN_OVER = "lock.taken_over"
+LOCK_FORCE_RELEASED = "lock.force_released"
+LOCK_HANDOVER_REQUESTED = "lock.handover_requested"
+RECORD_SAVED = "record.saved"
+RECORD_CREATED = "record.created"
+RECORD_DELETED = "record.deleted"
+
+KIND_TO_EVENT = {
+    "acquired": LOCK_ACQUIRED,
+    "released": LOCK_RELEASED,
+    "expired": LOCK_EXPIRED,
+    "idle_released": LOCK_IDLE_RELEASED,
+    "taken_over": LOCK_TAKEN_OVER,
+    "force_released": LOCK_FORCE_RELEASED,
+    "handover_requested": LOCK_HANDOVER_REQUESTED,
+}
+
+#: Sent after commit with `event` (a dict: "type" plus payload). The live-update layer and
+#: anyone else (metrics, webhooks) listen here.
+event_published = Signal()
+
+
+def record_group(ref: RecordRef) -> str:
+    return f"locks.record.{ref.key}"
+
+
+def model_group(content_type_id: int) -> str:
+    return f"locks.model.{content_type_id}"
+
+
+CONSOLE_GROUP = "locks.console"
+
+
+def publish(event: dict[str, Any]) -> None:
+    """Announce `event` once the current transaction commits (at once outside one)."""
+    transaction.on_commit(lambda: deliver(event), robust=True)
+
+
+def deliver(event: dict[str, Any]) -> None:
+    """Hand `event` to the signal's receivers and the channel layer; never raise."""
+    try:
+        event_published.send(sender=None, event=event)
+    except Exception:
+        logger.exception("A receiver of %s failed", event.get("type"))
+    try:
+        from channels.layers import get_channel_layer
+
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        message = {"type": "locks.event", "event": event}
+        groups = [model_group(event["record"]["ct"]), CONSOLE_GROUP]
+        if "key" in event["record"]:
+            groups.insert(0, f"locks.record.{event['record']['key']}")
+        send = async_to_sync(layer.group_send)
+        for group in groups:
+            send(group, message)
+    except Exception:
+        logger.exception("Could not publish %s to the channel layer", event.get("type"))
+
+
+def record_payload(ref: RecordRef) -> dict[str, Any]:
+    return {"ct": ref.content_type_id, "pk": ref.object_pk, "key": ref.key, "repr": ref.object_repr}

@@ -1,0 +1,5 @@
+"""LockedAdminMixin: pessimistic edit locks for any ModelAdmin (placeholder)."""
+
+
+class LockedAdminMixin:
+    pass

@@ -1,0 +1,98 @@
+"""What a given user may do with a given lock. Reads only; never writes.
+
+In the manner of Wagtail's lock classes: views and templates ask this object and never read
+lock fields themselves.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.utils import timezone
+from django.utils.formats import time_format
+from django.utils.timesince import timesince
+from django.utils.translation import gettext as _
+
+from .state import LockState
+
+MANAGE_PERMISSION = "locks.manage_locks"
+
+
+def is_lock_manager(user) -> bool:
+    return bool(user and user.is_active and user.has_perm(MANAGE_PERMISSION))
+
+
+class LockPolicy:
+    def __init__(self, state: LockState, user, lease: str | None, now: datetime) -> None:
+        self.state = state
+        self.user = user
+        self.lease = lease or ""
+        self.now = now
+        self.live = state.is_live(now)
+
+    @property
+    def is_free(self) -> bool:
+        return not self.live
+
+    @property
+    def can_edit(self) -> bool:
+        """This tab holds the current lease."""
+        return (
+            self.live
+            and self.state.holder_id == self.user.pk
+            and bool(self.lease)
+            and self.lease == self.state.lease
+        )
+
+    @property
+    def held_in_other_tab(self) -> bool:
+        return self.live and self.state.holder_id == self.user.pk and not self.can_edit
+
+    @property
+    def held_by_other_user(self) -> bool:
+        return self.live and self.state.holder_id != self.user.pk
+
+    @property
+    def is_view_only(self) -> bool:
+        return self.live and not self.can_edit
+
+    @property
+    def can_take_over(self) -> bool:
+        """The same user's other tab, or a manager, may take a live lock."""
+        return self.held_in_other_tab or (self.held_by_other_user and is_lock_manager(self.user))
+
+    @property
+    def can_release(self) -> bool:
+        return self.can_edit or (self.held_by_other_user and is_lock_manager(self.user))
+
+    @property
+    def can_request_handover(self) -> bool:
+        return self.held_by_other_user and not is_lock_manager(self.user)
+
+    def get_message(self) -> str:
+        """The banner text for this user, in their language."""
+        if not self.live:
+            return _("Nobody is editing this record.")
+        if self.can_edit:
+            return _("You are editing this record. Others see it read-only.")
+        if self.held_in_other_tab:
+            return _("You are editing this in another tab.")
+        return _("%(holder)s is editing since %(since)s (active %(ago)s ago).") % {
+            "holder": self.state.holder_name,
+            "since": time_format(timezone.localtime(self.state.acquired_at), "H:i"),
+            "ago": timesince(self.state.activity_at, self.now),
+        }
+
+    def get_context(self) -> dict:
+        return {
+            "state": self.state,
+            "live": self.live,
+            "can_edit": self.can_edit,
+            "view_only": self.is_view_only,
+            "held_in_other_tab": self.held_in_other_tab,
+            "held_by_other_user": self.held_by_other_user,
+            "can_take_over": self.can_take_over,
+            "can_release": self.can_release,
+            "can_request_handover": self.can_request_handover,
+            "message": self.get_message(),
+        }

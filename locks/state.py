@@ -1,0 +1,79 @@
+"""A read-only snapshot of a lock, handed to policy, views, consumers and events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from .conf import lock_settings
+from .models import EditLock
+
+
+def display_name(user) -> str:
+    if user is None:
+        return ""
+    return user.get_full_name() or user.get_username()
+
+
+@dataclass(frozen=True)
+class LockState:
+    holder_id: int | None
+    holder_name: str
+    lease: str
+    fence: int
+    acquired_at: datetime | None
+    heartbeat_at: datetime | None
+    activity_at: datetime | None
+    expires_at: datetime | None
+    handover_requested_by: str = ""
+    handover_requested_at: datetime | None = None
+
+    @classmethod
+    def from_lock(cls, lock: EditLock | None) -> LockState:
+        if lock is None:
+            return FREE
+        return cls(
+            holder_id=lock.holder_id,
+            holder_name=display_name(lock.holder) if lock.holder_id else "",
+            lease=lock.lease,
+            fence=lock.fence,
+            acquired_at=lock.acquired_at,
+            heartbeat_at=lock.heartbeat_at,
+            activity_at=lock.activity_at,
+            expires_at=lock.expires_at,
+            handover_requested_by=display_name(lock.handover_requested_by)
+            if lock.handover_requested_by_id
+            else "",
+            handover_requested_at=lock.handover_requested_at,
+        )
+
+    def is_live(self, now: datetime) -> bool:
+        return (
+            self.holder_id is not None
+            and self.expires_at is not None
+            and self.expires_at > now
+            and self.activity_at is not None
+            and self.activity_at > now - lock_settings.idle_timeout
+        )
+
+    def as_public_dict(self, now: datetime) -> dict[str, Any]:
+        """What any viewer may learn: never the lease token."""
+        live = self.is_live(now)
+        return {
+            "held": live,
+            "holder": self.holder_name if live else "",
+            "holder_id": self.holder_id if live else None,
+            "fence": self.fence,
+            "since": _iso(self.acquired_at) if live else None,
+            "last_active": _iso(self.activity_at) if live else None,
+            "expires": _iso(self.expires_at) if live else None,
+            "handover_requested_by": self.handover_requested_by if live else "",
+        }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+FREE = LockState(None, "", "", 0, None, None, None, None)

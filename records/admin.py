@@ -1,0 +1,39 @@
+from django.contrib import admin
+from django.db.models import Count
+from django.utils.translation import gettext_lazy as _
+
+from locks.admin import LockedAdminMixin
+
+from .models import Customer, Order, OrderLine
+
+
+@admin.register(Customer)
+class CustomerAdmin(LockedAdminMixin, admin.ModelAdmin):
+    list_display = ["name", "email", "phone", "status", "order_count", "updated_at"]
+    list_filter = ["status"]
+    search_fields = ["name", "email", "phone"]
+    fields = ["name", "email", "phone", "status", "notes"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(_order_count=Count("orders"))
+
+    @admin.display(description=_("orders"), ordering="_order_count")
+    def order_count(self, obj: Customer) -> int:
+        return obj._order_count
+
+
+class OrderLineInline(admin.TabularInline):
+    model = OrderLine
+    extra = 1
+    fields = ["product", "quantity", "unit_price"]
+
+
+@admin.register(Order)
+class OrderAdmin(LockedAdminMixin, admin.ModelAdmin):
+    list_display = ["reference", "customer", "status", "updated_at"]
+    list_filter = ["status"]
+    search_fields = ["reference", "customer__name"]
+    list_select_related = ["customer"]
+    autocomplete_fields = ["customer"]
+    fields = ["reference", "customer", "status", "notes"]
+    inlines = [OrderLineInline]

@@ -70,9 +70,9 @@ def _dt(value: datetime) -> Any:
 
 def _as_datetime(value: Any) -> datetime | None:
     """Raw SQL returns text on SQLite; make it an aware datetime like the ORM would."""
-    if value is None or isinstance(value, datetime):
-        return value
-    parsed = parse_datetime(value)
+    if value is None:
+        return None
+    parsed = value if isinstance(value, datetime) else parse_datetime(value)
     return parsed.replace(tzinfo=UTC) if parsed and parsed.tzinfo is None else parsed
 
 

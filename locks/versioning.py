@@ -53,8 +53,8 @@ class VersionedModel(models.Model):
             super().save(*args, **kwargs)
 
     @classmethod
-    def from_db(cls, db, field_names, values):
-        instance = super().from_db(db, field_names, values)
+    def from_db(cls, db, field_names, values, *args, **kwargs):
+        instance = super().from_db(db, field_names, values, *args, **kwargs)
         # What the record looked like when read: the change events name what differs.
         instance._locks_loaded = dict(zip(field_names, values, strict=False))
         return instance

@@ -1,0 +1,417 @@
+"""The admin's write paths: the holder edits, everyone else reads, the server refuses the rest."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from locks import services
+from locks.models import EditLock, LockEvent
+from records.models import Customer, Order, OrderLine
+
+pytestmark = pytest.mark.django_db
+
+
+def change_url(obj) -> str:
+    return reverse(f"admin:records_{obj._meta.model_name}_change", args=[obj.pk])
+
+
+def client_for(user) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def hidden(page, name: str) -> str:
+    match = re.search(rf'name="{name}" value="([^"]*)"', page.text)
+    assert match, f"no hidden input {name}"
+    return match.group(1)
+
+
+def form_data(page, **changes) -> dict:
+    data = {
+        "name": "Ada Lovelace",
+        "email": "ada@example.com",
+        "phone": "",
+        "status": "active",
+        "notes": "",
+        "_locks_lease": hidden(page, "_locks_lease"),
+        "_locks_version": hidden(page, "_locks_version"),
+        "_locks_base": hidden(page, "_locks_base"),
+        "_save": "Save",
+    }
+    data.update(changes)
+    return data
+
+
+def test_opener_edits_others_read_only_with_banner(customer, alice, bob):
+    alice_page = client_for(alice).get(change_url(customer))
+    assert 'name="_save"' in alice_page.text
+    assert 'id="id_name"' in alice_page.text
+    assert "You are editing this record" in alice_page.text
+
+    bob_page = client_for(bob).get(change_url(customer))
+    assert bob_page.status_code == 200
+    assert 'role="status"' in bob_page.text
+    assert "Alice is editing since" in bob_page.text
+    assert 'id="id_name"' not in bob_page.text  # rendered read-only by the server
+    assert 'name="_save"' not in bob_page.text
+    assert "deletelink" not in bob_page.text
+    assert '<div class="readonly">Ada Lovelace</div>' in bob_page.text
+    assert "Ask to edit" in bob_page.text
+    assert "Take over" not in bob_page.text
+
+
+def test_saving_stores_bumps_version_and_releases(customer, alice, bob):
+    client = client_for(alice)
+    page = client.get(change_url(customer))
+    response = client.post(change_url(customer), form_data(page, phone="+49 30 1111111"))
+    assert response.status_code == 302
+    customer.refresh_from_db()
+    assert (customer.phone, customer.version) == ("+49 30 1111111", 2)
+    assert services.get_state(customer).holder_id is None  # "Save" releases
+    assert services.acquire(customer, bob).ok
+
+
+def test_save_and_continue_keeps_the_lock(customer, alice, bob):
+    client = client_for(alice)
+    page = client.get(change_url(customer))
+    lease = hidden(page, "_locks_lease")
+    response = client.post(change_url(customer), form_data(page, notes="n1", _continue="1"))
+    assert response.status_code == 302
+    again = client.get(response["Location"])
+    assert hidden(again, "_locks_lease") == lease
+    assert hidden(again, "_locks_version") == "2"
+    assert not services.acquire(customer, bob).ok
+
+
+def test_forged_post_is_refused_and_input_shown_back(customer, alice, bob):
+    client_for(alice).get(change_url(customer))
+    bob_client = client_for(bob)
+    bob_page = bob_client.get(change_url(customer))
+    data = form_data(
+        bob_page, name="Hacked by Bob", _locks_lease="forged-token", _locks_version="1"
+    )
+    response = bob_client.post(change_url(customer), data)
+    assert response.status_code == 200
+    assert "Alice is editing this record now, so your changes were not saved" in response.text
+    assert 'value="Hacked by Bob"' in response.text  # their input, shown back
+    customer.refresh_from_db()
+    assert (customer.name, customer.version) == ("Ada Lovelace", 1)
+
+
+def test_post_with_no_lease_at_all_is_refused(customer, alice):
+    client = client_for(alice)
+    response = client.post(
+        change_url(customer),
+        {"name": "X", "email": "ada@example.com", "status": "active", "_locks_version": "1"},
+    )
+    assert response.status_code == 200
+    customer.refresh_from_db()
+    assert customer.name == "Ada Lovelace"
+
+
+def test_lapsed_lease_refused_then_fresh_lease_lets_save(customer, alice, fake_clock):
+    client = client_for(alice)
+    page = client.get(change_url(customer))
+    fake_clock.advance(120)
+    response = client.post(change_url(customer), form_data(page, name="Late"))
+    assert response.status_code == 200
+    assert "Your lock had lapsed" in response.text
+    customer.refresh_from_db()
+    assert customer.name == "Ada Lovelace"
+    response = client.post(change_url(customer), form_data(response, name="Late"))
+    assert response.status_code == 302
+    customer.refresh_from_db()
+    assert customer.name == "Late"
+
+
+def test_stale_version_shows_merge_screen_and_merged_save_is_stored(
+    customer, alice, bob, fake_clock
+):
+    alice_client, bob_client = client_for(alice), client_for(bob)
+    alice_page = alice_client.get(change_url(customer))
+    fake_clock.advance(60)  # Alice is away; her lock expires; Bob saves
+    bob_page = bob_client.get(change_url(customer))
+    bob_client.post(
+        change_url(customer), form_data(bob_page, phone="+1 555 0100", notes="from bob")
+    )
+    customer.refresh_from_db()
+    assert customer.version == 2
+
+    # Her lease lapsed (she gets a fresh one) and the version moved on: the merge screen.
+    merge = alice_client.post(change_url(customer), form_data(alice_page, name="Ada King"))
+    assert merge.status_code == 200
+    assert "Your lock had lapsed" in merge.text
+    assert "Save merged version" in merge.text
+    assert "Saved by someone else" in merge.text
+    # Alice changed the name; Bob changed phone and notes: defaults keep both sides' changes.
+    rows = dict(re.findall(r'name="_locks_choice_(\w+)" value="(\w+)" checked', merge.text))
+    assert rows == {"name": "yours", "phone": "theirs", "notes": "theirs"}
+    customer.refresh_from_db()
+    assert customer.name == "Ada Lovelace"
+
+    data = {
+        k: v
+        for k, v in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', merge.text)
+    }
+    data.update({f"_locks_choice_{k}": v for k, v in rows.items()})
+    data["_continue"] = "1"
+    saved = alice_client.post(change_url(customer), data)
+    assert saved.status_code == 302, saved.text[:2000]
+    customer.refresh_from_db()
+    assert (customer.name, customer.phone, customer.notes, customer.version) == (
+        "Ada King",
+        "+1 555 0100",
+        "from bob",
+        3,
+    )
+
+
+def test_merge_is_checked_again(customer, alice):
+    alice_client = client_for(alice)
+    page = alice_client.get(change_url(customer))
+    Customer.objects.filter(pk=customer.pk).update(version=2, notes="elsewhere")
+    merge = alice_client.post(change_url(customer), form_data(page, name="Mine"))
+    assert "Save merged version" in merge.text
+    Customer.objects.filter(pk=customer.pk).update(version=3, notes="again")
+    data = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', merge.text))
+    data["_continue"] = "1"
+    again = alice_client.post(change_url(customer), data)
+    assert again.status_code == 200 and "Save merged version" in again.text
+    customer.refresh_from_db()
+    assert (customer.name, customer.version) == ("Ada Lovelace", 3)
+
+
+def test_inline_lines_cannot_be_changed_without_lease(customer, alice, bob):
+    order = Order.objects.create(customer=customer, reference="ORD-7")
+    line = OrderLine.objects.create(order=order, product="Lamp", quantity=1, unit_price="5.00")
+    client_for(alice).get(change_url(order))
+    bob_client = client_for(bob)
+    page = bob_client.get(change_url(order))
+    assert 'name="lines-0-quantity"' not in page.text  # inline read-only too
+    response = bob_client.post(
+        change_url(order),
+        {
+            "reference": "ORD-7",
+            "customer": customer.pk,
+            "status": "draft",
+            "notes": "",
+            "_locks_lease": "nope",
+            "_locks_version": "1",
+            "lines-TOTAL_FORMS": "1",
+            "lines-INITIAL_FORMS": "1",
+            "lines-MIN_NUM_FORMS": "0",
+            "lines-MAX_NUM_FORMS": "1000",
+            "lines-0-id": line.pk,
+            "lines-0-order": order.pk,
+            "lines-0-product": "Lamp",
+            "lines-0-quantity": "99",
+            "lines-0-unit_price": "5.00",
+        },
+    )
+    assert response.status_code == 200
+    line.refresh_from_db()
+    assert line.quantity == 1
+
+
+def test_save_as_new_needs_the_lease(customer, alice, bob, settings):
+    from records.admin import CustomerAdmin
+
+    CustomerAdmin.save_as = True
+    try:
+        client_for(alice).get(change_url(customer))
+        bob_client = client_for(bob)
+        page = bob_client.get(change_url(customer))
+        data = form_data(page, email="copy@example.com", _saveasnew="1", _locks_lease="x")
+        data.pop("_save")
+        response = bob_client.post(change_url(customer), data)
+        assert response.status_code == 200
+        assert not Customer.objects.filter(email="copy@example.com").exists()
+    finally:
+        CustomerAdmin.save_as = False
+
+
+def test_delete_needs_the_lease(customer, alice, bob):
+    alice_client, bob_client = client_for(alice), client_for(bob)
+    alice_client.get(change_url(customer))
+    delete_url = reverse("admin:records_customer_delete", args=[customer.pk])
+    response = bob_client.post(delete_url, {"post": "yes"})
+    assert response.status_code == 302
+    assert Customer.objects.filter(pk=customer.pk).exists()
+    page = bob_client.get(delete_url, follow=True)
+    assert "Alice is editing this record, so it was not deleted." in page.text
+
+
+def test_holder_deletes_through_confirmation(customer, alice):
+    client = client_for(alice)
+    page = client.get(change_url(customer))
+    lease = hidden(page, "_locks_lease")
+    delete_url = reverse("admin:records_customer_delete", args=[customer.pk])
+    confirm = client.get(delete_url, {"_locks_lease": lease})
+    assert confirm.status_code == 200
+    response = client.post(f"{delete_url}?_locks_lease={lease}", {"post": "yes"})
+    assert response.status_code == 302
+    assert not Customer.objects.filter(pk=customer.pk).exists()
+    assert LockEvent.objects.filter(kind="released").count() == 1
+
+
+def test_delete_without_lease_takes_one_through_redirect(customer, alice):
+    client = client_for(alice)
+    delete_url = reverse("admin:records_customer_delete", args=[customer.pk])
+    first = client.get(delete_url)
+    assert first.status_code == 302 and "_locks_lease=" in first["Location"]
+    assert client.get(first["Location"]).status_code == 200
+
+
+def test_actions_skip_nothing_and_refuse_locked_records(customer, alice, bob):
+    other = Customer.objects.create(name="Free Co", email="free@example.com")
+    client_for(alice).get(change_url(customer))
+    response = client_for(bob).post(
+        reverse("admin:records_customer_changelist"),
+        {"action": "delete_selected", "_selected_action": [customer.pk, other.pk], "post": "yes"},
+        follow=True,
+    )
+    assert (
+        "Nothing was done: these records are being edited: Ada Lovelace (Alice)." in response.text
+    )
+    assert Customer.objects.count() == 2
+    response = client_for(bob).post(
+        reverse("admin:records_customer_changelist"),
+        {"action": "delete_selected", "_selected_action": [other.pk], "post": "yes"},
+    )
+    assert not Customer.objects.filter(pk=other.pk).exists()
+    assert EditLock.objects.held().filter(object_pk=str(other.pk)).count() == 0
+
+
+def test_list_editable_refuses_locked_rows(customer, alice, bob):
+    from records.admin import CustomerAdmin
+
+    CustomerAdmin.list_editable = ["status"]
+    try:
+        client_for(alice).get(change_url(customer))
+        response = client_for(bob).post(
+            reverse("admin:records_customer_changelist"),
+            {
+                "form-TOTAL_FORMS": "1",
+                "form-INITIAL_FORMS": "1",
+                "form-MIN_NUM_FORMS": "0",
+                "form-MAX_NUM_FORMS": "1000",
+                "form-0-id": customer.pk,
+                "form-0-status": "inactive",
+                "_save": "Save",
+            },
+        )
+        assert response.status_code == 200
+        assert "Alice is editing this record; not saved." in response.text
+        customer.refresh_from_db()
+        assert customer.status == "active"
+    finally:
+        CustomerAdmin.list_editable = []
+
+
+def test_change_list_shows_who_edits(customer, alice, bob):
+    client_for(alice).get(change_url(customer))
+    page = client_for(bob).get(reverse("admin:records_customer_changelist"))
+    assert "locks-badge-held" in page.text
+    assert "✎ Alice" in page.text
+
+
+def test_add_view_takes_no_lock(alice):
+    client_for(alice).get(reverse("admin:records_customer_add"))
+    assert EditLock.objects.count() == 0
+
+
+def test_same_user_second_tab(customer, alice):
+    client = client_for(alice)
+    first = client.get(change_url(customer))
+    second = client.get(change_url(customer))
+    assert "You are editing this in another tab." in second.text
+    assert "Edit here instead" in second.text
+    moved = client.post(reverse("admin:records_customer_lock_take_over", args=[customer.pk]))
+    assert moved.status_code == 302
+    third = client.get(change_url(customer))
+    assert 'name="_save"' in third.text
+    assert hidden(third, "_locks_lease") != hidden(first, "_locks_lease")
+
+
+def test_manager_takes_over_with_reason(customer, alice, carol):
+    alice_client = client_for(alice)
+    page = alice_client.get(change_url(customer))
+    carol_client = client_for(carol)
+    view = carol_client.get(change_url(customer))
+    assert "Take over" in view.text and "Ask to edit" not in view.text
+    carol_client.post(
+        reverse("admin:records_customer_lock_take_over", args=[customer.pk]),
+        {"reason": "Urgent fix"},
+    )
+    assert 'name="_save"' in carol_client.get(change_url(customer)).text
+    beat = alice_client.post(
+        reverse("admin:records_customer_lock_heartbeat", args=[customer.pk]),
+        {"lease": hidden(page, "_locks_lease"), "active": "1"},
+    ).json()
+    assert beat["ok"] is False
+    assert beat["lock"]["holder"] == "Carol"
+    assert LockEvent.objects.get(kind="taken_over").reason == "Urgent fix"
+
+
+def test_editor_cannot_take_over(customer, alice, bob):
+    client_for(alice).get(change_url(customer))
+    response = client_for(bob).post(
+        reverse("admin:records_customer_lock_take_over", args=[customer.pk]),
+        HTTP_ACCEPT="application/json",
+    )
+    assert response.status_code == 403
+    assert services.get_state(customer).holder_id == alice.pk
+
+
+def test_ask_to_edit_reaches_holder(customer, alice, bob):
+    alice_client = client_for(alice)
+    page = alice_client.get(change_url(customer))
+    client_for(bob).post(reverse("admin:records_customer_lock_request", args=[customer.pk]))
+    beat = alice_client.post(
+        reverse("admin:records_customer_lock_heartbeat", args=[customer.pk]),
+        {"lease": hidden(page, "_locks_lease"), "active": "0"},
+    ).json()
+    assert beat["ok"] is True
+    assert beat["lock"]["handover_requested_by"] == "Bob"
+
+
+def test_endpoints_refuse_bad_input(customer, alice, db):
+    from django.contrib.auth.models import User
+
+    client = client_for(alice)
+    unknown = client.post(
+        reverse("admin:records_customer_lock_heartbeat", args=[999999]), {"lease": "x"}
+    )
+    assert unknown.status_code == 404 and unknown.json()["ok"] is False
+    assert (
+        client.get(reverse("admin:records_customer_lock_heartbeat", args=[customer.pk])).status_code
+        == 405
+    )
+    viewer = User.objects.create_user("viewer", is_staff=True)
+    denied = client_for(viewer).post(
+        reverse("admin:records_customer_lock_heartbeat", args=[customer.pk]), {"lease": "x"}
+    )
+    assert denied.status_code == 403
+    csrf = Client(enforce_csrf_checks=True)
+    csrf.force_login(alice)
+    assert (
+        csrf.post(reverse("admin:records_customer_lock_release", args=[customer.pk])).status_code
+        == 403
+    )
+
+
+def test_user_supplied_text_is_escaped(customer, bob, db):
+    from tests.conftest import EDITOR, make_user
+
+    evil = make_user("evil", *EDITOR)
+    evil.first_name = "<i>x</i>"
+    evil.save()
+    client_for(evil).get(change_url(customer))
+    page = client_for(bob).get(change_url(customer))
+    assert "&lt;i&gt;x&lt;/i&gt; is editing since" in page.text
+    assert "<i>x</i>" not in page.text

@@ -154,10 +154,7 @@ def test_stale_version_shows_merge_screen_and_merged_save_is_stored(
     customer.refresh_from_db()
     assert customer.name == "Ada Lovelace"
 
-    data = {
-        k: v
-        for k, v in re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', merge.text)
-    }
+    data = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', merge.text))
     data.update({f"_locks_choice_{k}": v for k, v in rows.items()})
     data["_continue"] = "1"
     saved = alice_client.post(change_url(customer), data)

@@ -293,6 +293,7 @@ class LockedAdminMixin:
         context.update(
             {
                 "title": _("Merge your changes into %(record)s") % {"record": current},
+                "subtitle": None,
                 "merge_fields": fields,
                 "current": current,
                 "current_version": current.version,

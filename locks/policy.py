@@ -12,10 +12,19 @@ from django.utils import timezone
 from django.utils.formats import time_format
 from django.utils.timesince import timesince
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from .state import LockState
 
 MANAGE_PERMISSION = "locks.manage_locks"
+
+
+def ago(then: datetime, now: datetime) -> str:
+    """ "4 s", "3 minutes": seconds matter while someone is typing."""
+    seconds = max(0, int((now - then).total_seconds()))
+    if seconds < 60:
+        return ngettext("%(n)d s", "%(n)d s", seconds) % {"n": seconds}
+    return timesince(then, now)
 
 
 def is_lock_manager(user) -> bool:
@@ -80,7 +89,7 @@ class LockPolicy:
         return _("%(holder)s is editing since %(since)s (active %(ago)s ago).") % {
             "holder": self.state.holder_name,
             "since": time_format(timezone.localtime(self.state.acquired_at), "H:i"),
-            "ago": timesince(self.state.activity_at, self.now),
+            "ago": ago(self.state.activity_at, self.now),
         }
 
     def get_context(self) -> dict:

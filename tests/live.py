@@ -113,6 +113,9 @@ class LiveSite:
             except subprocess.TimeoutExpired:
                 proc.kill()
 
+    def connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.db_path, timeout=20)
+
     def query(self, sql: str, *params) -> list[tuple]:
         with sqlite3.connect(self.db_path, timeout=20) as db:
             return db.execute(sql, params).fetchall()

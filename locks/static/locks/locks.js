@@ -88,7 +88,7 @@
       }
     });
     var rows = form.querySelectorAll(".submit-row");
-    Array.prototype.forEach.call(rows, function (row) { row.hidden = readOnly; });
+    Array.prototype.forEach.call(rows, function (row) { row.style.display = readOnly ? "none" : ""; });
   }
 
   /* ------------------------------------------------------------ the change form */
@@ -96,7 +96,7 @@
   function ChangeForm(banner) {
     this.banner = banner;
     this.data = banner.dataset;
-    this.form = document.querySelector("#content-main form[method=post]");
+    this.form = document.querySelector("#content-main > form[method=post]:not(.locks-inline-form)");
     this.lease = this.data.lease;
     this.canEdit = this.data.canEdit === "1";
     this.interval = Math.max(1, parseInt(this.data.interval, 10) || 15) * 1000;

@@ -1,12 +1,236 @@
-"""Websocket consumer: live lock and record events (filled in by the live-update work)."""
+"""The websocket endpoint: subscriptions, heartbeats and events for staff pages.
 
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
+Every message is checked on the server: the user must be active staff, and every topic and
+heartbeat is checked against the user's permissions (read afresh for each message). Bad
+frames get an `error` reply and change nothing; the connection stays usable.
+See docs/protocol.md.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.contrib.contenttypes.models import ContentType
+
+from . import clock, services
+from .conf import lock_settings
+from .events import CONSOLE_GROUP, record_group
+from .hub import get_hub
+from .policy import LockPolicy, is_lock_manager
+from .records import RecordRef
+from .signals import display_values
+from .state import display_name
+
+logger = logging.getLogger("locks.consumers")
+
+MAX_FRAME = 16 * 1024  # bytes of one text frame
+MAX_ROWS = 500  # records one change-list subscription may name
 
 
-class LockConsumer(AsyncJsonWebsocketConsumer):
+class BadRequest(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class LockConsumer(AsyncWebsocketConsumer):
+    # Sockets need no channel of their own: the hub delivers to them in-process.
+    channel_layer_alias = "locks.sockets-have-no-channel"
+
     async def connect(self) -> None:
         user = self.scope.get("user")
-        if user is None or not user.is_authenticated or not user.is_staff:
+        if user is None or not user.is_authenticated or not user.is_active or not user.is_staff:
             await self.close(code=4403)
             return
+        self.user = user
+        self.topics: set[str] = set()
+        self.hub = await get_hub()
         await self.accept()
+        await self.send_json(
+            {
+                "type": "welcome",
+                "user": {"id": user.pk, "name": display_name(user)},
+                "heartbeat_interval": lock_settings.HEARTBEAT_INTERVAL,
+                "timeout": lock_settings.TIMEOUT,
+            }
+        )
+
+    async def disconnect(self, code: int) -> None:
+        hub = getattr(self, "hub", None)
+        if hub is None:
+            return
+        for topic in list(self.topics):
+            await hub.unsubscribe(self, topic)
+        self.topics.clear()
+
+    async def deliver(self, text: str) -> None:
+        """Called by the hub with an event already encoded as JSON."""
+        await self.send(text_data=text)
+
+    async def send_json(self, content: dict[str, Any]) -> None:
+        await self.send(text_data=json.dumps(content))
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        request_id = None
+        try:
+            if bytes_data is not None or text_data is None:
+                raise BadRequest("binary", "Send JSON text frames, not binary ones.")
+            if len(text_data) > MAX_FRAME:
+                raise BadRequest("too_large", f"Frames may be at most {MAX_FRAME} bytes.")
+            try:
+                message = json.loads(text_data)
+            except ValueError:
+                raise BadRequest("bad_json", "The frame is not valid JSON.") from None
+            if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+                raise BadRequest("bad_message", 'A message is a JSON object with a "type".')
+            request_id = message.get("id") if isinstance(message.get("id"), (int, str)) else None
+            handler = getattr(self, "on_" + message["type"].replace(".", "_"), None)
+            if handler is None or message["type"] not in HANDLED:
+                raise BadRequest("unknown_type", f"Unknown message type {message['type']!r}.")
+            await self.refresh_user()
+            reply = await handler(message)
+            if reply is not None:
+                if request_id is not None:
+                    reply["id"] = request_id
+                await self.send_json(reply)
+        except BadRequest as problem:
+            reply = {"type": "error", "code": problem.code, "message": problem.message}
+            if request_id is not None:
+                reply["id"] = request_id
+            await self.send_json(reply)
+        except Exception:
+            logger.exception("Websocket message failed")
+            await self.send_json({"type": "error", "code": "internal", "message": "Server error."})
+
+    # ------------------------------------------------------------ permissions
+
+    @database_sync_to_async
+    def refresh_user(self) -> None:
+        """Permissions are read afresh for every message, so a revoked one takes effect."""
+        from django.contrib.auth import get_user_model
+
+        fresh = get_user_model()._default_manager.filter(pk=self.user.pk).first()
+        if fresh is None or not fresh.is_active or not fresh.is_staff:
+            raise BadRequest("forbidden", "Your account may no longer use this page.")
+        self.user = fresh
+
+    def _record(self, data: Any, action: str = "view") -> RecordRef:
+        if not isinstance(data, dict):
+            raise BadRequest("bad_message", 'A record is {"ct": <id>, "pk": "<id>"}.')
+        ct_id, pk = data.get("ct"), data.get("pk")
+        if not isinstance(ct_id, int) or not isinstance(pk, (str, int)) or len(str(pk)) > 255:
+            raise BadRequest("bad_message", 'A record is {"ct": <id>, "pk": "<id>"}.')
+        try:
+            model = ContentType.objects.get_for_id(ct_id).model_class()
+        except ContentType.DoesNotExist:
+            model = None
+        if model is None:
+            raise BadRequest("not_found", "No such record.")
+        if not self._may(model, action):
+            raise BadRequest("forbidden", "You may not view this record.")
+        try:
+            obj = model._default_manager.filter(pk=pk).first()
+        except (ValueError, TypeError):
+            obj = None
+        if obj is None:
+            raise BadRequest("not_found", "No such record.")
+        return RecordRef(ct_id, str(obj.pk), str(obj)[:200])
+
+    def _may(self, model, action: str) -> bool:
+        opts = model._meta
+        perms = [f"{opts.app_label}.change_{opts.model_name}"]
+        if action == "view":
+            perms.append(f"{opts.app_label}.view_{opts.model_name}")
+        return any(self.user.has_perm(p) for p in perms)
+
+    # ------------------------------------------------------------ handlers
+
+    async def on_subscribe(self, message: dict[str, Any]) -> dict[str, Any]:
+        topics, presence = await self._topics(message), message.get("presence") is True
+        for topic in topics:
+            if topic not in self.topics:
+                await self.hub.subscribe(self, topic)
+                self.topics.add(topic)
+        if presence and len(topics) == 1 and topics[0] != CONSOLE_GROUP:
+            self.hub.join_presence(self, topics[0], self.user.pk, display_name(self.user))
+        return {"type": "subscribed", "topics": len(topics)}
+
+    async def on_unsubscribe(self, message: dict[str, Any]) -> dict[str, Any]:
+        for topic in await self._topics(message):
+            if topic in self.topics:
+                await self.hub.unsubscribe(self, topic)
+                self.topics.discard(topic)
+        return {"type": "unsubscribed"}
+
+    @database_sync_to_async
+    def _topics(self, message: dict[str, Any]) -> list[str]:
+        if "record" in message:
+            return [record_group(self._record(message["record"]))]
+        if "rows" in message:
+            rows = message["rows"]
+            if not isinstance(rows, dict) or not isinstance(rows.get("pks"), list):
+                raise BadRequest("bad_message", 'Rows are {"ct": <id>, "pks": [...]}.')
+            if len(rows["pks"]) > MAX_ROWS:
+                raise BadRequest("too_large", f"At most {MAX_ROWS} rows per subscription.")
+            ct = rows.get("ct")
+            return [record_group(self._record({"ct": ct, "pk": pk})) for pk in rows["pks"]]
+        if message.get("console") is True:
+            if not (is_lock_manager(self.user) or self.user.has_perm("locks.view_editlock")):
+                raise BadRequest("forbidden", "Only lock managers may watch the lock console.")
+            return [CONSOLE_GROUP]
+        raise BadRequest("bad_message", 'Subscribe to a "record", "rows" or the "console".')
+
+    async def on_heartbeat(self, message: dict[str, Any]) -> dict[str, Any]:
+        return await self._heartbeat(message)
+
+    @database_sync_to_async
+    def _heartbeat(self, message: dict[str, Any]) -> dict[str, Any]:
+        ref = self._record(message.get("record"), action="change")
+        lease = message.get("lease")
+        if not isinstance(lease, str) or len(lease) > 64:
+            raise BadRequest("bad_message", "A heartbeat carries the page's lease.")
+        outcome = services.heartbeat(ref, self.user, lease, message.get("active") is True)
+        return {
+            "type": "heartbeat.result",
+            **self._state(ref, outcome.state, lease if outcome.ok else None),
+            "ok": outcome.ok,
+        }
+
+    async def on_sync(self, message: dict[str, Any]) -> dict[str, Any]:
+        return await self._state_for(message)
+
+    @database_sync_to_async
+    def _state_for(self, message: dict[str, Any]) -> dict[str, Any]:
+        """The record's lock and version now, and its values if the page's copy is older."""
+        ref = self._record(message.get("record"))
+        lease = message.get("lease") if isinstance(message.get("lease"), str) else None
+        reply = {"type": "state", **self._state(ref, services.get_state(ref), lease)}
+        model = ContentType.objects.get_for_id(ref.content_type_id).model_class()
+        obj = model._default_manager.get(pk=ref.object_pk)
+        version = getattr(obj, "version", None)
+        reply["version"] = version
+        if version is not None and message.get("version") != version:
+            names = [f.name for f in obj._meta.concrete_fields if f.name != "version"]
+            reply["values"] = display_values(obj, names)
+        return reply
+
+    def _state(self, ref: RecordRef, state, lease: str | None) -> dict[str, Any]:
+        now = clock.now()
+        policy = LockPolicy(state, self.user, lease, now)
+        return {
+            "record": {"ct": ref.content_type_id, "pk": ref.object_pk, "key": ref.key},
+            "lock": state.as_public_dict(now),
+            "can_edit": policy.can_edit,
+            "message": policy.get_message(),
+        }
+
+    async def on_ping(self, message: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "pong"}
+
+
+HANDLED = {"subscribe", "unsubscribe", "heartbeat", "sync", "ping"}

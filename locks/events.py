@@ -45,15 +45,16 @@ KIND_TO_EVENT = {
 event_published = Signal()
 
 
-def record_group(ref: RecordRef) -> str:
-    return f"locks.record.{ref.key}"
-
-
-def model_group(content_type_id: int) -> str:
-    return f"locks.model.{content_type_id}"
-
-
+RECORD_PREFIX = "locks.record."
 CONSOLE_GROUP = "locks.console"
+
+
+def record_group(ref: RecordRef) -> str:
+    return f"{RECORD_PREFIX}{ref.key}"
+
+
+def record_group_for_key(key: str) -> str:
+    return f"{RECORD_PREFIX}{key}"
 
 
 def publish(event: dict[str, Any]) -> None:
@@ -73,15 +74,16 @@ def deliver(event: dict[str, Any]) -> None:
         layer = get_channel_layer()
         if layer is None:
             return
-        message = {"type": "locks.event", "event": event}
-        groups = [model_group(event["record"]["ct"]), CONSOLE_GROUP]
-        if "key" in event["record"]:
-            groups.insert(0, f"locks.record.{event['record']['key']}")
         send = async_to_sync(layer.group_send)
-        for group in groups:
-            send(group, message)
+        for group in topics_for(event):
+            send(group, {"type": "locks.event", "topic": group, "event": event})
     except Exception:
         logger.exception("Could not publish %s to the channel layer", event.get("type"))
+
+
+def topics_for(event: dict[str, Any]) -> list[str]:
+    """The record's topic (its change form and the change lists showing it) and the console."""
+    return [record_group_for_key(event["record"]["key"]), CONSOLE_GROUP]
 
 
 def record_payload(ref: RecordRef) -> dict[str, Any]:

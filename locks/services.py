@@ -566,6 +566,23 @@ def release_stale(*, dry_run: bool = False, actor=None) -> list[StaleLock]:
     return done
 
 
+def seconds_until_next_expiry() -> float:
+    """Seconds until the earliest held lease runs out (heartbeat or idle), at most one lock
+    timeout: how long the expiry sweeper may sleep. One query."""
+    from django.db.models import Min
+
+    now = clock.now()
+    soonest = EditLock.objects.held().aggregate(
+        expires=Min("expires_at"), active=Min("activity_at")
+    )
+    candidates = [now + lock_settings.timeout]
+    if soonest["expires"]:
+        candidates.append(soonest["expires"])
+    if soonest["active"]:
+        candidates.append(soonest["active"] + lock_settings.idle_timeout)
+    return max(0.0, (min(candidates) - now).total_seconds()) + 0.05
+
+
 def check_lease(obj: models.Model | RecordRef, user, lease: str | None) -> LockState:
     """For write paths: return the lock if `lease` is this user's current lease, else raise
     LeaseError. Inside a transaction on PostgreSQL the lock row stays locked until commit,

@@ -1,0 +1,239 @@
+"""The per-process hub: one channel-layer subscription per topic per process, fanned out to
+that process's sockets in memory.
+
+Stock Channels gives every socket its own channel and group membership, so a save reaching
+1,000 open pages costs 1,000 channel-layer messages and a server restart costs 1,000
+`group_add` calls at once (channels-redis runs out of pool connections). Here a topic costs
+one `group_add` per process, an event one message per process, and the JSON is encoded once.
+
+The hub also runs the expiry sweeper (so viewers learn that a holder's tab died without anyone
+acting, with one query per timeout period, not per lock) and coalesces presence (at most one
+update per record per second, however many pages join or leave).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections import defaultdict
+from typing import Any, Protocol
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+
+from . import services
+from .events import RECORD_PREFIX
+
+logger = logging.getLogger("locks.hub")
+
+PRESENCE_FLUSH_SECONDS = 1.0
+PRESENCE_REFRESH_SECONDS = 30.0
+PRESENCE_STALE_SECONDS = 90.0
+GROUP_REFRESH_SECONDS = 3600.0  # channels-redis forgets group members after a day
+PRESENCE_NAMES = 50
+
+
+class Subscriber(Protocol):
+    async def deliver(self, text: str) -> None: ...
+
+
+class Hub:
+    def __init__(self, layer) -> None:
+        self.layer = layer
+        self.process_id = uuid.uuid4().hex[:12]
+        self.channel: str | None = None
+        self.topics: dict[str, set[Subscriber]] = defaultdict(set)
+        # presence: topic -> subscriber -> (user id, name), and parts from every process
+        self.viewers: dict[str, dict[Subscriber, tuple[int, str]]] = defaultdict(dict)
+        self.parts: dict[str, dict[str, tuple[list[list[Any]], float]]] = defaultdict(dict)
+        self.local_dirty: set[str] = set()
+        self.merged_dirty: set[str] = set()
+        self.tasks: list[asyncio.Task] = []
+        self.membership = asyncio.Lock()
+
+    async def start(self) -> None:
+        self.channel = await self.layer.new_channel("locks-hub")
+        for loop in (self._read, self._presence, self._sweep, self._refresh_groups):
+            self.tasks.append(asyncio.create_task(loop(), name=f"locks-hub-{loop.__name__}"))
+
+    async def stop(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        self.tasks.clear()
+
+    # ------------------------------------------------------------ subscriptions
+
+    async def subscribe(self, subscriber: Subscriber, topic: str) -> None:
+        async with self.membership:
+            first = not self.topics[topic]
+            self.topics[topic].add(subscriber)
+            if first:
+                await self.layer.group_add(topic, self.channel)
+
+    async def unsubscribe(self, subscriber: Subscriber, topic: str) -> None:
+        async with self.membership:
+            members = self.topics.get(topic)
+            if members is None:
+                return
+            members.discard(subscriber)
+            if self.viewers.get(topic, {}).pop(subscriber, None) is not None:
+                self.local_dirty.add(topic)
+            if not members:
+                del self.topics[topic]
+                await self.layer.group_discard(topic, self.channel)
+
+    def join_presence(self, subscriber: Subscriber, topic: str, user_id: int, name: str) -> None:
+        self.viewers[topic][subscriber] = (user_id, name)
+        self.local_dirty.add(topic)
+
+    def subscriber_count(self) -> int:
+        return len({s for members in self.topics.values() for s in members})
+
+    # ------------------------------------------------------------ delivery
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                message = await self.layer.receive(self.channel)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("Hub could not read from the channel layer; retrying")
+                await asyncio.sleep(1)
+                continue
+            try:
+                await self.dispatch(message)
+            except Exception:
+                logger.exception("Hub could not dispatch %s", message.get("type"))
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        topic = message.get("topic", "")
+        if message.get("type") == "locks.presence":
+            self.parts[topic][message["process"]] = (message["viewers"], time.monotonic())
+            self.merged_dirty.add(topic)
+            return
+        members = self.topics.get(topic)
+        if not members:
+            return
+        text = json.dumps(message["event"])  # once, for every socket
+        await asyncio.gather(*(self._send(member, text) for member in list(members)))
+
+    async def _send(self, member: Subscriber, text: str) -> None:
+        try:
+            await member.deliver(text)
+        except Exception:
+            logger.debug("A socket went away during delivery", exc_info=True)
+
+    # ------------------------------------------------------------ presence
+
+    async def _presence(self) -> None:
+        last_refresh = time.monotonic()
+        while True:
+            await asyncio.sleep(PRESENCE_FLUSH_SECONDS)
+            try:
+                now = time.monotonic()
+                if now - last_refresh > PRESENCE_REFRESH_SECONDS:
+                    # Re-announce our viewers (other processes drop silent parts) and drop
+                    # the parts of processes that went away.
+                    self.local_dirty.update(t for t, v in self.viewers.items() if v)
+                    self.merged_dirty.update(self.parts)
+                    last_refresh = now
+                dirty, self.local_dirty = self.local_dirty, set()
+                for topic in dirty:
+                    distinct = sorted(set(self.viewers.get(topic, {}).values()))
+                    if not distinct:
+                        self.viewers.pop(topic, None)
+                    await self.layer.group_send(
+                        topic,
+                        {
+                            "type": "locks.presence",
+                            "topic": topic,
+                            "process": self.process_id,
+                            "viewers": [list(v) for v in distinct],
+                        },
+                    )
+                merged, self.merged_dirty = self.merged_dirty, set()
+                for topic in merged:
+                    await self._send_presence(topic, now)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("Presence flush failed")
+
+    async def _send_presence(self, topic: str, now: float) -> None:
+        parts = self.parts.get(topic, {})
+        for process in [p for p, (_, at) in parts.items() if now - at > PRESENCE_STALE_SECONDS]:
+            del parts[process]
+        users = sorted({(uid, name) for viewers, _ in parts.values() for uid, name in viewers})
+        if not parts:
+            self.parts.pop(topic, None)
+        watchers = list(self.viewers.get(topic, {}))
+        if not watchers:
+            return
+        event = {
+            "type": "presence",
+            "record": {"key": topic.removeprefix(RECORD_PREFIX)},
+            "count": len(users),
+            "viewers": [{"id": uid, "name": name} for uid, name in users[:PRESENCE_NAMES]],
+        }
+        text = json.dumps(event)
+        await asyncio.gather(*(self._send(w, text) for w in watchers))
+
+    # ------------------------------------------------------------ expiry
+
+    async def _sweep(self) -> None:
+        """Free locks whose heartbeat stopped, when they are due; viewers hear of it at once.
+
+        One query per wake-up; it sleeps until the earliest lease runs out (at most one lock
+        timeout), so an idle site costs almost nothing. Every process sweeps; the service's
+        compare-and-set lets exactly one of them win each lock."""
+        while True:
+            try:
+                delay = await database_sync_to_async(services.seconds_until_next_expiry)()
+                await asyncio.sleep(max(0.1, delay))
+                await database_sync_to_async(services.release_stale)()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("Expiry sweep failed; retrying")
+                await asyncio.sleep(5)
+
+    async def _refresh_groups(self) -> None:
+        while True:
+            await asyncio.sleep(GROUP_REFRESH_SECONDS)
+            for topic in list(self.topics):
+                try:
+                    await self.layer.group_add(topic, self.channel)
+                except Exception:
+                    logger.exception("Could not refresh group %s", topic)
+
+
+_hubs: dict[int, Hub] = {}
+_starting: dict[int, asyncio.Lock] = {}
+
+
+async def get_hub() -> Hub:
+    """The hub of the running event loop (one per server process), started on first use."""
+    loop = asyncio.get_running_loop()
+    key = id(loop)
+    hub = _hubs.get(key)
+    if hub is not None:
+        return hub
+    lock = _starting.setdefault(key, asyncio.Lock())
+    async with lock:
+        if key not in _hubs:
+            hub = Hub(get_channel_layer())
+            await hub.start()
+            _hubs[key] = hub
+    return _hubs[key]
+
+
+async def reset_hubs() -> None:
+    """Stop every hub (tests: each test's event loop gets a fresh one)."""
+    for hub in list(_hubs.values()):
+        await hub.stop()
+    _hubs.clear()
+    _starting.clear()

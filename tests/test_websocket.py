@@ -1,0 +1,232 @@
+"""The websocket endpoint, driven with Channels' WebsocketCommunicator through the real stack
+(origin check, session authentication, routing)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import pytest
+import pytest_asyncio
+from asgiref.sync import sync_to_async
+from channels.layers import channel_layers
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import User
+from django.contrib.contenttypes.models import ContentType
+from django.test import Client
+
+from locks import services
+from locks.hub import reset_hubs
+from locks.records import ref_for
+from project.asgi import application
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
+
+TIMEOUT = 5
+
+
+@pytest_asyncio.fixture(autouse=True)
+async def fresh_layer_and_hub():
+    channel_layers.backends.clear()  # the in-memory layer's queues belong to one event loop
+    yield
+    await reset_hubs()
+    channel_layers.backends.clear()
+
+
+async def connect(user: User | None, origin: bytes = b"http://localhost") -> WebsocketCommunicator:
+    headers = [(b"origin", origin), (b"host", b"localhost")]
+    if user is not None:
+        client = Client()
+        await sync_to_async(client.force_login)(user)
+        headers.append((b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()))
+    return WebsocketCommunicator(application, "/ws/locks/", headers=headers)
+
+
+async def open_socket(user: User) -> WebsocketCommunicator:
+    socket = await connect(user)
+    connected, _ = await socket.connect(timeout=TIMEOUT)
+    assert connected
+    welcome = await socket.receive_json_from(timeout=TIMEOUT)
+    assert welcome["type"] == "welcome"
+    return socket
+
+
+async def ask(socket: WebsocketCommunicator, message: dict) -> dict:
+    await socket.send_json_to(message)
+    return await socket.receive_json_from(timeout=TIMEOUT)
+
+
+async def next_of(socket: WebsocketCommunicator, kind: str, timeout: float = TIMEOUT) -> dict:
+    """The next message of one type, skipping others (presence, for example)."""
+
+    async def wait():
+        while True:
+            message = await socket.receive_json_from(timeout=timeout)
+            if message["type"] == kind:
+                return message
+
+    return await asyncio.wait_for(wait(), timeout)
+
+
+def record(customer) -> dict:
+    ct = ContentType.objects.get_for_model(customer)
+    return {"ct": ct.pk, "pk": str(customer.pk)}
+
+
+async def test_anonymous_is_refused(customer):
+    socket = await connect(None)
+    connected, code = await socket.connect(timeout=TIMEOUT)
+    assert not connected
+    assert code == 4403
+
+
+async def test_cross_origin_is_refused(alice):
+    socket = await connect(alice, origin=b"https://evil.example")
+    connected, _ = await socket.connect(timeout=TIMEOUT)
+    assert not connected
+
+
+async def test_malformed_frames_get_errors_and_the_socket_keeps_working(alice, customer):
+    socket = await open_socket(alice)
+    await socket.send_to(text_data="{not json")
+    assert (await socket.receive_json_from(timeout=TIMEOUT))["code"] == "bad_json"
+    await socket.send_to(text_data=json.dumps({"type": "subscribe", "x": "y" * 20000}))
+    assert (await socket.receive_json_from(timeout=TIMEOUT))["code"] == "too_large"
+    await socket.send_to(bytes_data=b"\x00\x01")
+    assert (await socket.receive_json_from(timeout=TIMEOUT))["code"] == "binary"
+    assert (await ask(socket, ["list"]))["code"] == "bad_message"
+    assert (await ask(socket, {"type": "__init__"}))["code"] == "unknown_type"
+    assert (await ask(socket, {"type": "subscribe", "record": {"ct": 999999, "pk": "1"}}))[
+        "code"
+    ] == "not_found"
+    reply = await ask(socket, {"type": "subscribe", "record": {**record(customer), "pk": "nope"}})
+    assert reply["code"] == "not_found"
+    reply = await ask(
+        socket, {"type": "heartbeat", "id": 7, "record": record(customer), "lease": 5}
+    )
+    assert (reply["code"], reply["id"]) == ("bad_message", 7)
+    assert (await ask(socket, {"type": "ping"}))["type"] == "pong"
+    await socket.disconnect()
+
+
+async def test_permissions_are_checked_per_subscription(customer):
+    from tests.conftest import make_user
+
+    viewer = await sync_to_async(make_user)("viewer")  # staff, but no permission on customers
+    socket = await open_socket(viewer)
+    reply = await ask(socket, {"type": "subscribe", "record": record(customer)})
+    assert reply["code"] == "forbidden"
+    assert (await ask(socket, {"type": "subscribe", "console": True}))["code"] == "forbidden"
+    await socket.disconnect()
+
+
+async def test_heartbeat_over_websocket_keeps_the_lease(alice, bob, customer):
+    outcome = await sync_to_async(services.acquire)(customer, alice)
+    socket = await open_socket(alice)
+    reply = await ask(
+        socket,
+        {"type": "heartbeat", "record": record(customer), "lease": outcome.lease, "active": True},
+    )
+    assert reply["type"] == "heartbeat.result" and reply["ok"] is True and reply["can_edit"] is True
+    forged = await ask(socket, {"type": "heartbeat", "record": record(customer), "lease": "forged"})
+    assert forged["ok"] is False
+    bob_socket = await open_socket(bob)
+    stolen = await ask(
+        bob_socket, {"type": "heartbeat", "record": record(customer), "lease": outcome.lease}
+    )
+    assert stolen["ok"] is False
+    await socket.disconnect()
+    await bob_socket.disconnect()
+
+
+async def test_viewers_receive_lock_and_record_events(alice, bob, customer):
+    socket = await open_socket(bob)
+    assert (await ask(socket, {"type": "subscribe", "record": record(customer), "presence": True}))[
+        "type"
+    ] == "subscribed"
+    outcome = await sync_to_async(services.acquire)(customer, alice)
+    event = await next_of(socket, "lock.acquired")
+    assert event["lock"]["holder"] == "Alice" and event["lock"]["held"] is True
+    assert "lease" not in json.dumps(event["lock"])  # nobody else learns the token
+
+    def save():
+        customer.phone = "+49 30 7654321"
+        customer.save()
+
+    await sync_to_async(save)()
+    saved = await next_of(socket, "record.saved")
+    assert saved["version"] == 2
+    assert saved["changed"] == ["phone", "updated_at"] or "phone" in saved["changed"]
+    assert saved["values"]["phone"] == "+49 30 7654321"
+    await sync_to_async(services.release)(customer, alice, outcome.lease)
+    released = await next_of(socket, "lock.released")
+    assert released["lock"]["held"] is False
+    await socket.disconnect()
+
+
+async def test_sync_after_reconnect_returns_state_and_newer_values(alice, customer):
+    socket = await open_socket(alice)
+    reply = await ask(socket, {"type": "sync", "record": record(customer), "version": 1})
+    assert reply["type"] == "state" and reply["version"] == 1 and "values" not in reply
+    await sync_to_async(customer.save)()
+    reply = await ask(socket, {"type": "sync", "record": record(customer), "version": 1})
+    assert reply["version"] == 2 and reply["values"]["name"] == "Ada Lovelace"
+    await socket.disconnect()
+
+
+async def test_expired_lock_is_announced_without_anyone_acting(alice, bob, customer, settings):
+    settings.LOCKS_TIMEOUT = 1
+    socket = await open_socket(bob)
+    await ask(socket, {"type": "subscribe", "record": record(customer)})
+    await sync_to_async(services.acquire)(customer, alice)
+    await next_of(socket, "lock.acquired")
+    expired = await next_of(socket, "lock.expired", timeout=4)
+    assert expired["lock"]["held"] is False
+    assert expired["holder_id"] == alice.pk
+    await socket.disconnect()
+
+
+async def test_presence_is_coalesced(alice, bob, carol, customer):
+    first = await open_socket(alice)
+    await ask(first, {"type": "subscribe", "record": record(customer), "presence": True})
+    others = []
+    for user in [bob, carol] * 10:
+        socket = await open_socket(user)
+        await ask(socket, {"type": "subscribe", "record": record(customer), "presence": True})
+        others.append(socket)
+    updates = []
+    while True:
+        message = await next_of(first, "presence", timeout=3)
+        updates.append(message)
+        if message["count"] == 3:
+            break
+    assert len(updates) <= 3  # 21 joins, at most one update per second
+    assert sorted(v["name"] for v in updates[-1]["viewers"]) == ["Alice", "Bob", "Carol"]
+    for socket in others:
+        await socket.disconnect()
+    message = await next_of(first, "presence", timeout=3)
+    assert message["count"] == 1
+    await first.disconnect()
+
+
+async def test_console_subscription_for_managers(alice, carol, customer):
+    socket = await open_socket(carol)
+    assert (await ask(socket, {"type": "subscribe", "console": True}))["type"] == "subscribed"
+    await sync_to_async(services.acquire)(customer, alice)
+    event = await next_of(socket, "lock.acquired")
+    assert event["record"]["pk"] == str(customer.pk)
+    await socket.disconnect()
+
+
+async def test_disconnects_leave_no_subscriptions(alice, customer):
+    from locks.hub import get_hub
+
+    sockets = [await open_socket(alice) for _ in range(20)]
+    for socket in sockets:
+        await ask(socket, {"type": "subscribe", "record": record(customer), "presence": True})
+    hub = await get_hub()
+    assert hub.subscriber_count() == 20
+    await asyncio.gather(*(s.disconnect() for s in sockets))
+    assert hub.subscriber_count() == 0
+    assert not hub.topics
+    assert ref_for(customer)  # the record itself is untouched

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from . import clock, services
+from .conf import lock_settings
 from .mixins import LockedAdminMixin
 from .models import EditLock, LockEvent
 from .policy import is_lock_manager
@@ -67,9 +68,22 @@ class EditLockAdmin(admin.ModelAdmin):
     actions = ["release_selected"]
     ordering = ["-acquired_at"]
     list_select_related = ["content_type", "holder"]
+    change_list_template = "locks/change_list.html"
 
     def get_queryset(self, request):
         return super().get_queryset(request).held()
+
+    def changelist_view(self, request, extra_context=None):
+        """The console refreshes itself when any lock changes (websocket, else polling)."""
+        extra_context = {
+            **(extra_context or {}),
+            "locks_list": {
+                "console": True,
+                "ws_url": lock_settings.WEBSOCKET_URL,
+                "interval": lock_settings.HEARTBEAT_INTERVAL,
+            },
+        }
+        return super().changelist_view(request, extra_context)
 
     @admin.display(description=_("record"), ordering="object_repr")
     def record(self, obj: EditLock) -> str:

@@ -13,6 +13,7 @@ DEFAULTS = {
     "LOCKS_TIMEOUT": 45,
     "LOCKS_HEARTBEAT_INTERVAL": 15,
     "LOCKS_IDLE_TIMEOUT": 30 * 60,
+    "LOCKS_WEBSOCKET_URL": "/ws/locks/",
 }
 
 
@@ -34,6 +35,11 @@ class LockSettings:
     def IDLE_TIMEOUT(self) -> int:
         """Seconds without user input after which the holder loses the lock."""
         return self._get("LOCKS_IDLE_TIMEOUT")
+
+    @property
+    def WEBSOCKET_URL(self) -> str:
+        """Where pages open their live-update socket; empty turns live updates off (polling)."""
+        return self._get("LOCKS_WEBSOCKET_URL")
 
     @property
     def timeout(self) -> timedelta:

@@ -18,6 +18,7 @@ from typing import Any
 
 from django.contrib import messages
 from django.contrib.admin.utils import unquote
+from django.contrib.contenttypes.models import ContentType
 from django.db import models, router, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.template.response import TemplateResponse
@@ -25,6 +26,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
+from django.views.i18n import JavaScriptCatalog
 
 from . import clock, services, views
 from .conf import lock_settings
@@ -77,7 +79,7 @@ class LockedAdminMixin:
 
             return self.admin_site.admin_view(wrapper)
 
-        prefix = f"{self.opts.app_label}_{self.opts.model_name}_lock"
+        prefix = self._lock_prefix
         ours = [
             path(f"<path:object_id>/lock/{slug}/", wrap(view), name=f"{prefix}_{name}")
             for slug, name, view in [
@@ -89,7 +91,18 @@ class LockedAdminMixin:
             ]
         ]
         ours.append(path("lock/states/", wrap(views.list_states), name=f"{prefix}_states"))
+        ours.append(
+            path(
+                "lock/jsi18n/",
+                JavaScriptCatalog.as_view(packages=["locks"]),
+                name=f"{prefix}_jsi18n",
+            )
+        )
         return ours + super().get_urls()
+
+    @property
+    def _lock_prefix(self) -> str:
+        return f"{self.opts.app_label}_{self.opts.model_name}_lock"
 
     def lock_url(self, name: str, object_id: Any) -> str:
         return reverse(
@@ -271,12 +284,17 @@ class LockedAdminMixin:
         pk = obj.pk
         return {
             **ctx.policy.get_context(),
+            "ct": ctx.ref.content_type_id,
+            "pk": ctx.ref.object_pk,
+            "fence": ctx.state.fence,
+            "ws_url": lock_settings.WEBSOCKET_URL,
             "lease": ctx.lease,
             "version": version,
             "record_key": ctx.ref.key,
             "public": ctx.state.as_public_dict(now),
             "heartbeat_interval": lock_settings.HEARTBEAT_INTERVAL,
             "timeout": lock_settings.TIMEOUT,
+            "jsi18n": reverse(f"{self.admin_site.name}:{self._lock_prefix}_jsi18n"),
             "urls": {
                 name: self.lock_url(name, pk)
                 for name in ("heartbeat", "release", "state", "take_over", "request")
@@ -420,12 +438,17 @@ class LockedAdminMixin:
             state = states.get(str(obj.pk), FREE)
             key = ref_for(obj).key
             if state.holder_id is None:
-                return format_html('<span class="locks-badge" data-locks-key="{}"></span>', key)
+                return format_html(
+                    '<span class="locks-badge" data-locks-key="{}" data-locks-pk="{}"></span>',
+                    key,
+                    obj.pk,
+                )
             label = _("You") if state.holder_id == request.user.pk else state.holder_name
             return format_html(
-                '<span class="locks-badge locks-badge-held" data-locks-key="{}" title="{}">'
-                "✎ {}</span>",
+                '<span class="locks-badge locks-badge-held" data-locks-key="{}" data-locks-pk="{}" '
+                'title="{}">✎ {}</span>',
                 key,
+                obj.pk,
                 _("Being edited by %(holder)s") % {"holder": state.holder_name},
                 label,
             )
@@ -491,6 +514,17 @@ class LockedAdminMixin:
         return LockCheckedFormSet
 
     def changelist_view(self, request, extra_context=None):
+        ct = ContentType.objects.get_for_model(self.model, for_concrete_model=False)
+        extra_context = {
+            **(extra_context or {}),
+            "locks_list": {
+                "ct": ct.pk,
+                "states_url": reverse(f"{self.admin_site.name}:{self._lock_prefix}_states"),
+                "jsi18n": reverse(f"{self.admin_site.name}:{self._lock_prefix}_jsi18n"),
+                "ws_url": lock_settings.WEBSOCKET_URL,
+                "interval": lock_settings.HEARTBEAT_INTERVAL,
+            },
+        }
         try:
             return super().changelist_view(request, extra_context)
         except services.LeaseError as refused:

@@ -1,0 +1,134 @@
+"""Live updates as people see them: saves, expiry, take-over and the polling fallback."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.test_browser_locking import pick_customer, shot, url
+
+pytestmark = pytest.mark.browser
+
+
+def wait_live(page) -> None:
+    """The page's websocket is open (so the next events arrive without polling)."""
+    page.wait_for_function(
+        "window.locksPage && window.locksPage.live && window.locksPage.live.connected"
+    )
+
+
+def test_bob_sees_alices_save_in_place_within_a_second(login, live_site):
+    pk, _ = pick_customer(live_site, 20)
+    alice, bob = login("alice"), login("bob")
+    alice.goto(url(live_site, pk))
+    bob.goto(url(live_site, pk))
+    wait_live(bob)
+    expect(bob.locator("#locks-banner .locks-presence")).to_contain_text(
+        "Also viewing: Alice Archer"
+    )
+    alice.fill("#id_phone", "+49 30 9998877")
+    alice.click("input[name=_continue]")
+    expect(alice.locator(".messagelist")).to_contain_text("was changed successfully")
+    phone = bob.locator(".form-row.field-phone .readonly")
+    expect(phone).to_have_text("+49 30 9998877", timeout=1000)
+    expect(phone).to_have_class(re.compile("locks-changed"))
+    shot(bob, "live-update")
+
+
+def test_closed_browser_frees_the_record_within_timeout(login, live_site):
+    pk, _ = pick_customer(live_site, 21)
+    alice, bob = login("alice"), login("bob")
+    alice.goto(url(live_site, pk))
+    bob.goto(url(live_site, pk))
+    wait_live(bob)
+    expect(bob.locator("#locks-banner")).to_contain_text("Alice Archer is editing")
+    alice.context.set_offline(True)  # network gone: no heartbeat, no goodbye
+    died = time.monotonic()
+    alice.close(run_before_unload=False)
+    timeout = int(live_site.env()["LOCKS_TIMEOUT"])
+    expect(bob.locator("#locks-banner")).to_contain_text(
+        "The record is free now", timeout=(timeout + 2) * 1000
+    )
+    assert time.monotonic() - died <= timeout + 2
+    assert (
+        live_site.scalar(
+            "SELECT count(*) FROM locks_lockevent WHERE kind = 'expired' AND object_pk = ?", str(pk)
+        )
+        == 1
+    )
+
+
+def test_take_over_turns_holder_read_only_within_a_second(login, live_site):
+    pk, _ = pick_customer(live_site, 22)
+    alice, carol = login("alice"), login("carol")
+    alice.goto(url(live_site, pk))
+    wait_live(alice)
+    alice.fill("#id_notes", "typed before the take-over")
+    carol.goto(url(live_site, pk))
+    carol.click("button.locks-take-over")
+    expect(carol.locator("#id_name")).to_be_editable()
+    expect(alice.locator("#locks-banner")).to_contain_text(
+        "You no longer hold the lock", timeout=1000
+    )
+    expect(alice.locator("#id_notes")).to_have_value("typed before the take-over")
+    expect(alice.locator("#id_notes")).not_to_be_editable()
+
+
+def test_handover_request_reaches_the_holder_at_once(login, live_site):
+    pk, _ = pick_customer(live_site, 23)
+    alice, bob = login("alice"), login("bob")
+    alice.goto(url(live_site, pk))
+    wait_live(alice)
+    bob.goto(url(live_site, pk))
+    wait_live(bob)
+    bob.get_by_role("button", name="Ask to edit").click()
+    expect(bob.locator("#locks-banner .locks-status")).to_contain_text("Your request was sent.")
+    bob.get_by_role("button", name="Edit when free").click()
+    expect(alice.locator(".locks-handover-note")).to_contain_text(
+        "Bob Brown asks to edit", timeout=1000
+    )
+    alice.get_by_role("button", name="Hand over now").click()
+    # "Edit when free" takes the lock for Bob as soon as Alice lets go.
+    expect(bob.locator("#locks-banner")).to_contain_text(
+        "You are editing this record", timeout=5000
+    )
+    expect(bob.locator("#id_name")).to_be_editable()
+
+
+def test_polling_fallback_when_websocket_is_blocked(login, live_site):
+    pk, _ = pick_customer(live_site, 24)
+    alice, bob = login("alice"), login("bob")
+    bob.route_web_socket(re.compile(r".*/ws/locks/.*"), lambda ws: ws.close())
+    alice.goto(url(live_site, pk))
+    bob.goto(url(live_site, pk))
+    expect(bob.locator("#locks-banner .locks-status")).to_contain_text("Live updates paused")
+    alice.fill("#id_phone", "+49 30 1212121")
+    alice.click("input[name=_save]")
+    expect(alice.locator(".messagelist")).to_contain_text("was changed successfully")
+    interval = int(live_site.env()["LOCKS_HEARTBEAT_INTERVAL"])
+    expect(bob.locator(".form-row.field-phone .readonly")).to_have_text(
+        "+49 30 1212121", timeout=(interval + 3) * 1000
+    )
+    expect(bob.locator("#locks-banner")).to_contain_text(
+        "The record is free now", timeout=(interval + 3) * 1000
+    )
+
+
+def test_change_list_badges_update_live(login, live_site):
+    pk, _ = pick_customer(live_site, 25)
+    alice, bob = login("alice"), login("bob")
+    bob.goto(f"{live_site.url}/admin/records/customer/?id__exact={pk}")
+    bob.wait_for_function("window.locksList && window.locksList.live.connected")
+    badge = bob.locator(f"[data-locks-pk='{pk}']")
+    expect(badge).to_have_text("")
+    alice.goto(url(live_site, pk))
+    expect(badge).to_have_text("✎ Alice Archer", timeout=1000)
+    alice.fill("#id_phone", "+49 30 3434343")
+    alice.click("input[name=_save]")
+    expect(badge).to_have_text("", timeout=1000)
+    expect(bob.locator(f"tr:has([data-locks-pk='{pk}']) td.field-phone")).to_have_text(
+        "+49 30 3434343", timeout=1000
+    )

@@ -80,7 +80,7 @@ class LockConsumer(AsyncWebsocketConsumer):
         try:
             if bytes_data is not None or text_data is None:
                 raise BadRequest("binary", "Send JSON text frames, not binary ones.")
-            if len(text_data) > MAX_FRAME:
+            if len(text_data) > MAX_FRAME or len(text_data.encode()) > MAX_FRAME:
                 raise BadRequest("too_large", f"Frames may be at most {MAX_FRAME} bytes.")
             try:
                 message = json.loads(text_data)
@@ -105,7 +105,10 @@ class LockConsumer(AsyncWebsocketConsumer):
             await self.send_json(reply)
         except Exception:
             logger.exception("Websocket message failed")
-            await self.send_json({"type": "error", "code": "internal", "message": "Server error."})
+            reply = {"type": "error", "code": "internal", "message": "Server error."}
+            if request_id is not None:
+                reply["id"] = request_id
+            await self.send_json(reply)
 
     # ------------------------------------------------------------ permissions
 
@@ -161,7 +164,15 @@ class LockConsumer(AsyncWebsocketConsumer):
         return {"type": "subscribed", "topics": len(topics)}
 
     async def on_unsubscribe(self, message: dict[str, Any]) -> dict[str, Any]:
-        for topic in await self._topics(message):
+        """Leaving needs no permission and works for records deleted meanwhile."""
+        record = message.get("record")
+        if isinstance(record, dict) and isinstance(record.get("ct"), int):
+            topics = [record_group(RecordRef(record["ct"], str(record.get("pk"))))]
+        elif message.get("console") is True:
+            topics = [CONSOLE_GROUP]
+        else:
+            raise BadRequest("bad_message", 'Unsubscribe from a "record" or the "console".')
+        for topic in topics:
             if topic in self.topics:
                 await self.hub.unsubscribe(self, topic)
                 self.topics.discard(topic)

@@ -7,6 +7,7 @@ save has happened and pages resync by polling.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -17,6 +18,8 @@ from django.dispatch import Signal
 from .records import RecordRef
 
 logger = logging.getLogger("locks.events")
+
+PUBLISH_TIMEOUT = 2.0  # seconds
 
 # Lock events (the same names as LockEvent.Kind) and record events.
 LOCK_ACQUIRED = "lock.acquired"
@@ -74,11 +77,18 @@ def deliver(event: dict[str, Any]) -> None:
         layer = get_channel_layer()
         if layer is None:
             return
-        send = async_to_sync(layer.group_send)
-        for group in topics_for(event):
-            send(group, {"type": "locks.event", "topic": group, "event": event})
+        async_to_sync(_send)(layer, event)
     except Exception:
         logger.exception("Could not publish %s to the channel layer", event.get("type"))
+
+
+async def _send(layer, event: dict[str, Any]) -> None:
+    """All topics at once, bounded: a Redis that hangs must not hang the save's response."""
+    sends = [
+        layer.group_send(group, {"type": "locks.event", "topic": group, "event": event})
+        for group in topics_for(event)
+    ]
+    await asyncio.wait_for(asyncio.gather(*sends), timeout=PUBLISH_TIMEOUT)
 
 
 def topics_for(event: dict[str, Any]) -> list[str]:

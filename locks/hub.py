@@ -68,10 +68,11 @@ class Hub:
 
     async def subscribe(self, subscriber: Subscriber, topic: str) -> None:
         async with self.membership:
-            first = not self.topics[topic]
-            self.topics[topic].add(subscriber)
-            if first:
+            if not self.topics.get(topic):
+                # Join first: if the layer fails, nothing is recorded and the next
+                # subscriber tries again.
                 await self.layer.group_add(topic, self.channel)
+            self.topics[topic].add(subscriber)
 
     async def unsubscribe(self, subscriber: Subscriber, topic: str) -> None:
         async with self.membership:

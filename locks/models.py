@@ -148,7 +148,10 @@ class LockEvent(models.Model):
         blank=True,
         related_name="+",
         verbose_name=_("holder"),
-        help_text=_("Whose lock it was (or became, on acquire and take-over)."),
+        help_text=_(
+            "Whose lock it was: the new holder on acquire, the displaced holder on take-over "
+            "and forced release."
+        ),
     )
     lease = models.CharField(_("lease token"), max_length=64, blank=True)
     fence = models.PositiveBigIntegerField(_("fencing number"), default=0)

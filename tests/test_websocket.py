@@ -230,3 +230,23 @@ async def test_disconnects_leave_no_subscriptions(alice, customer):
     assert hub.subscriber_count() == 0
     assert not hub.topics
     assert ref_for(customer)  # the record itself is untouched
+
+
+async def test_unsubscribe_works_after_the_record_is_deleted(alice, customer):
+    socket = await open_socket(alice)
+    where = record(customer)
+    await ask(socket, {"type": "subscribe", "record": where})
+    await sync_to_async(customer.delete)()
+    deleted = await next_of(socket, "record.deleted")
+    assert deleted["record"]["pk"] == where["pk"]
+    assert (await ask(socket, {"type": "unsubscribe", "record": where}))["type"] == "unsubscribed"
+    await socket.disconnect()
+
+
+async def test_frame_limit_counts_bytes(alice):
+    socket = await open_socket(alice)
+    await socket.send_to(
+        text_data=json.dumps({"type": "ping", "pad": "é" * 9000}, ensure_ascii=False)
+    )
+    assert (await socket.receive_json_from(timeout=TIMEOUT))["code"] == "too_large"
+    await socket.disconnect()

@@ -5,7 +5,6 @@ from __future__ import annotations
 from django.contrib import admin, messages
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
-from django.utils.timesince import timesince
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
@@ -13,7 +12,7 @@ from . import clock, services
 from .conf import lock_settings
 from .mixins import LockedAdminMixin
 from .models import EditLock, LockEvent
-from .policy import is_lock_manager
+from .policy import ago, is_lock_manager
 from .records import RecordRef
 
 __all__ = ["EditLockAdmin", "LockEventAdmin", "LockedAdminMixin"]
@@ -63,7 +62,11 @@ class EditLockAdmin(admin.ModelAdmin):
         "idle_time",
         "lock_state",
     ]
-    list_filter = [LockStateFilter, "content_type", "holder"]
+    list_filter = [
+        LockStateFilter,
+        ("content_type", admin.RelatedOnlyFieldListFilter),
+        ("holder", admin.RelatedOnlyFieldListFilter),
+    ]
     search_fields = ["object_repr", "object_pk", "holder__username"]
     actions = ["release_selected"]
     ordering = ["-acquired_at"]
@@ -91,15 +94,13 @@ class EditLockAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("last heartbeat"), ordering="heartbeat_at")
     def heartbeat_age(self, obj: EditLock) -> str:
-        return (
-            _("%(age)s ago") % {"age": timesince(obj.heartbeat_at, clock.now())}
-            if obj.heartbeat_at
-            else "-"
-        )
+        if not obj.heartbeat_at:
+            return "-"
+        return _("%(age)s ago") % {"age": ago(obj.heartbeat_at, clock.now())}
 
     @admin.display(description=_("idle for"), ordering="activity_at")
     def idle_time(self, obj: EditLock) -> str:
-        return timesince(obj.activity_at, clock.now()) if obj.activity_at else "-"
+        return ago(obj.activity_at, clock.now()) if obj.activity_at else "-"
 
     @admin.display(description=_("state"))
     def lock_state(self, obj: EditLock) -> str:
@@ -151,7 +152,13 @@ class LockEventAdmin(admin.ModelAdmin):
     """The audit trail: browsable, filterable, never editable."""
 
     list_display = ["at", "kind", "record", "holder", "actor", "reason"]
-    list_filter = ["kind", "content_type", "holder", "actor", ("at", admin.DateFieldListFilter)]
+    list_filter = [
+        "kind",
+        ("content_type", admin.RelatedOnlyFieldListFilter),
+        ("holder", admin.RelatedOnlyFieldListFilter),
+        ("actor", admin.RelatedOnlyFieldListFilter),
+        ("at", admin.DateFieldListFilter),
+    ]
     search_fields = ["object_repr", "object_pk", "holder__username", "actor__username", "reason"]
     date_hierarchy = "at"
     list_select_related = ["content_type", "holder", "actor"]

@@ -454,7 +454,8 @@ class LockedAdminMixin:
             )
 
         lock_badge.short_description = gettext_lazy("editing")
-        return [*super().get_list_display(request), lock_badge]
+        first, *rest = super().get_list_display(request)
+        return [first, lock_badge, *rest]  # beside the record's name, where it is seen
 
     def get_actions(self, request):
         actions = super().get_actions(request)

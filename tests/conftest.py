@@ -13,6 +13,7 @@ from django.contrib.auth.models import Permission, User
 from django.db import connection
 
 from locks.clock import FakeClock, use_clock
+from tests.live import CHROMIUM, CHROMIUM_ARGS
 
 REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
 
@@ -91,17 +92,6 @@ def customer(db):
 
 
 # ---------------------------------------------------------------- browser tests
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 
 
 @pytest.fixture(scope="session")

@@ -431,10 +431,16 @@
     this.banner.className = "locks-banner locks-lost";
     if (lock && lock.held) {
       this.refreshMessage();
+      // Someone else holds it: get it back automatically as soon as it is free.
+      this.actions([[gettext("Edit when free"), function (event) {
+        self.editWhenFree = true;
+        event.target.disabled = true;
+        event.target.textContent = gettext("You will get the record when it is free…");
+      }]]);
     } else {
       this.message(gettext("You no longer hold the lock. Your unsaved changes are kept in this tab."));
+      this.actions([[gettext("Edit again"), function () { self.takeLock(); }]]);
     }
-    this.actions([[gettext("Edit again"), function () { self.takeLock(); }]]);
   };
 
   ChangeForm.prototype.actions = function (buttons) {

@@ -412,3 +412,20 @@ def test_user_supplied_text_is_escaped(customer, bob, db):
     page = client_for(bob).get(change_url(customer))
     assert "&lt;i&gt;x&lt;/i&gt; is editing since" in page.text
     assert "<i>x</i>" not in page.text
+
+
+def test_console_is_for_managers_and_release_is_audited(customer, alice, bob, carol):
+    client_for(alice).get(change_url(customer))
+    console = reverse("admin:locks_editlock_changelist")
+    assert client_for(bob).get(console).status_code == 403
+    page = client_for(carol).get(console)
+    assert page.status_code == 200
+    assert "Ada Lovelace" in page.text and "Release selected locks" in page.text
+    lock = EditLock.objects.get()
+    response = client_for(carol).post(
+        console, {"action": "release_selected", "_selected_action": [lock.pk]}, follow=True
+    )
+    assert "Released 1 lock." in response.text
+    event = LockEvent.objects.get(kind="force_released")
+    assert (event.actor, event.holder) == (carol, alice)
+    assert "Ada Lovelace" in client_for(carol).get(reverse("admin:locks_lockevent_changelist")).text

@@ -132,3 +132,28 @@ def test_change_list_badges_update_live(login, live_site):
     expect(bob.locator(f"tr:has([data-locks-pk='{pk}']) td.field-phone")).to_have_text(
         "+49 30 3434343", timeout=1000
     )
+
+
+def test_idle_open_pages_make_no_http_requests(login, live_site):
+    """With the websocket open, the holder's heartbeats travel over it and a viewer waits for
+    events: neither page sends HTTP requests while nobody does anything."""
+    pk, _ = pick_customer(live_site, 26)
+    alice, bob = login("alice"), login("bob")
+    alice.goto(url(live_site, pk))
+    bob.goto(url(live_site, pk))
+    wait_live(alice)
+    wait_live(bob)
+    requests: list[str] = []
+    for page in (alice, bob):
+        page.on("request", lambda request: requests.append(request.url))
+    interval = int(live_site.env()["LOCKS_HEARTBEAT_INTERVAL"])
+    query = "SELECT heartbeat_at FROM locks_editlock WHERE object_pk = ?"
+    seen = [live_site.scalar(query, str(pk))]
+    deadline = time.monotonic() + interval * 4
+    while len(seen) < 3 and time.monotonic() < deadline:  # wait for two more heartbeats
+        alice.wait_for_timeout(100)  # lets the page's event loop run while we poll the database
+        beat = live_site.scalar(query, str(pk))
+        if beat != seen[-1]:
+            seen.append(beat)
+    assert len(seen) == 3, "the holder's heartbeats stopped"
+    assert requests == []

@@ -649,16 +649,19 @@
   };
 
   ChangeList.prototype.reloadTable = function () {
-    var checked = Array.prototype.map.call(document.querySelectorAll("#result_list input.action-select:checked"), function (el) { return el.value; });
     return fetch(window.location.href, { credentials: "same-origin" }).then(function (r) { return r.text(); }).then(function (html) {
       var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("#result_list");
       var current = document.querySelector("#result_list");
       if (!fresh || !current) { return; }
+      // What the manager has ticked now (not when the request started) stays ticked.
+      var checked = Array.prototype.map.call(current.querySelectorAll("input.action-select:checked"), function (el) { return el.value; });
       current.replaceWith(fresh);
       checked.forEach(function (value) {
         var box = fresh.querySelector("input.action-select[value='" + CSS.escape(value) + "']");
         if (box) { box.checked = true; }
       });
+      var boxes = document.querySelectorAll("tr input.action-select");
+      if (window.Actions && boxes.length) { window.Actions(boxes); }  // the admin's own wiring
     });
   };
 

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.browser
 def wait_live(page) -> None:
     """The page's websocket is open (so the next events arrive without polling)."""
     page.wait_for_function(
-        "window.locksPage && window.locksPage.live && window.locksPage.live.connected"
+        "window.locksPage && window.locksPage.live && window.locksPage.live.subscribed"
     )
 
 
@@ -121,7 +121,7 @@ def test_change_list_badges_update_live(login, live_site):
     pk, _ = pick_customer(live_site, 25)
     alice, bob = login("alice"), login("bob")
     bob.goto(f"{live_site.url}/admin/records/customer/?id__exact={pk}")
-    bob.wait_for_function("window.locksList && window.locksList.live.connected")
+    bob.wait_for_function("window.locksList && window.locksList.live.subscribed")
     badge = bob.locator(f"[data-locks-pk='{pk}']")
     expect(badge).to_have_text("")
     alice.goto(url(live_site, pk))

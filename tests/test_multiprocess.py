@@ -84,7 +84,7 @@ def test_save_on_one_process_reaches_page_on_another(browser, redis_site):
         pages[name] = page
     alice, bob = pages["alice"], pages["bob"]
     bob.wait_for_function(
-        "window.locksPage && window.locksPage.live && window.locksPage.live.connected"
+        "window.locksPage && window.locksPage.live && window.locksPage.live.subscribed"
     )
     expect(bob.locator("#locks-banner")).to_contain_text("Alice Archer is editing")
     alice.fill("#id_phone", "+49 30 5656565")

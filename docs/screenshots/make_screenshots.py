@@ -60,7 +60,7 @@ def run(browser, site: LiveSite, base: str) -> None:
     shot(alice, "banner")
 
     bob.goto(url)
-    bob.wait_for_function("window.locksPage && window.locksPage.live.connected")
+    bob.wait_for_function("window.locksPage && window.locksPage.live.subscribed")
     expect(bob.locator(".locks-presence")).to_be_visible()
     shot(bob, "readonly")
 

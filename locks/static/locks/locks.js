@@ -81,7 +81,8 @@
 
   function Live(url, handlers) {
     this.url = new URL(url, window.location.href);
-    this.url.protocol = this.url.protocol === "https:" ? "wss:" : "ws:";
+    if (this.url.protocol === "https:") { this.url.protocol = "wss:"; }
+    if (this.url.protocol === "http:") { this.url.protocol = "ws:"; }
     this.handlers = handlers;
     this.socket = null;
     this.connected = false;
@@ -113,6 +114,7 @@
     socket.onclose = function () {
       var was = self.connected;
       self.connected = false;
+      self.subscribed = false;
       self.socket = null;
       Object.keys(self.pending).forEach(function (id) { self.pending[id](null); });
       self.pending = {};
@@ -126,6 +128,22 @@
     this.failures += 1;
     if (this.failures === 1) { this.handlers.close(); }  // say so once, discreetly
     setTimeout(function () { self.connect(); }, backoff(this.failures, 30000));
+  };
+
+  /* Give up on this socket (it answers no more): poll, and reconnect with backoff. */
+  Live.prototype.drop = function () {
+    if (this.socket) { this.socket.close(); }
+  };
+
+  /* Subscribe; a refused or unanswered subscription counts as no live connection. */
+  Live.prototype.subscribe = function (message) {
+    var self = this;
+    message.type = "subscribe";
+    return this.ask(message).then(function (reply) {
+      if (!reply || reply.type !== "subscribed") { self.drop(); return false; }
+      self.subscribed = true;
+      return true;
+    });
   };
 
   Live.prototype.send = function (message) {
@@ -281,7 +299,9 @@
       self.applyState(reply);
       self.schedule(self.interval);
     }).catch(function () {
-      // One lost request never costs the lock: retry sooner, with backoff and jitter.
+      // One lost request never costs the lock: retry sooner, with backoff and jitter. A
+      // socket that stopped answering is dropped, so the next try goes over HTTP.
+      if (live && self.live) { self.live.drop(); }
       self.active = self.active || wasActive;
       self.failures += 1;
       self.status(gettext("Cannot reach the server. Retrying…"));
@@ -292,10 +312,12 @@
   ChangeForm.prototype.onOpen = function () {
     var self = this;
     this.status("");
-    this.live.send({ type: "subscribe", record: this.record, presence: true });
-    // Resync: anything missed while disconnected (lock changes, a newer version).
-    this.live.ask({ type: "sync", record: this.record, version: this.version, lease: this.lease })
-      .then(function (reply) { if (reply && reply.type === "state") { self.applyState(reply); } });
+    this.live.subscribe({ record: this.record, presence: true }).then(function (ok) {
+      if (!ok) { return; }
+      // Resync: anything missed while disconnected (lock changes, a newer version).
+      self.live.ask({ type: "sync", record: self.record, version: self.version, lease: self.lease })
+        .then(function (reply) { if (reply && reply.type === "state") { self.applyState(reply); } });
+    });
   };
 
   ChangeForm.prototype.onClose = function () {
@@ -564,11 +586,11 @@
     this.interval = Math.max(1, parseInt(d.interval, 10) || 15) * 1000;
     this.userId = parseInt(d.userId, 10);
     this.timer = null;
-    this.live = new Live(d.wsUrl, {
+    this.live = d.wsUrl ? new Live(d.wsUrl, {
       open: this.onOpen.bind(this),
       message: this.onMessage.bind(this),
       close: this.onClose.bind(this)
-    });
+    }) : null;
   }
 
   ChangeList.prototype.pks = function () {
@@ -576,7 +598,7 @@
   };
 
   ChangeList.prototype.start = function () {
-    this.live.connect();
+    if (this.live) { this.live.connect(); }
     this.schedule(this.interval);
   };
 
@@ -587,8 +609,13 @@
   };
 
   ChangeList.prototype.poll = function () {
+    if (this.live && this.live.connected) { this.schedule(this.interval); return; }
+    this.resync();
+  };
+
+  /* Fetch the current state once (polling, and after every (re)connection). */
+  ChangeList.prototype.resync = function () {
     var self = this;
-    if (this.live.connected) { this.schedule(this.interval); return; }
     var done = function () { self.schedule(self.interval); };
     if (this.console) { this.reloadTable().then(done, done); return; }
     var query = this.pks().map(function (pk) { return "pk=" + encodeURIComponent(pk); }).join("&");
@@ -598,14 +625,13 @@
   };
 
   ChangeList.prototype.onOpen = function () {
-    if (this.console) {
-      this.live.send({ type: "subscribe", console: true });
-      this.reloadTable();
-      return;
-    }
+    var self = this;
     var pks = this.pks();
-    if (pks.length) { this.live.send({ type: "subscribe", rows: { ct: this.ct, pks: pks } }); }
-    this.poll();  // resync once, then events keep us current
+    if (!this.console && !pks.length) { return; }
+    var topic = this.console ? { console: true } : { rows: { ct: this.ct, pks: pks } };
+    this.live.subscribe(topic).then(function (ok) {
+      if (ok) { self.resync(); }  // catch up once; from now on events keep the page current
+    });
   };
 
   ChangeList.prototype.onClose = function () { this.schedule(1000); };

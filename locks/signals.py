@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import date, datetime
+from decimal import Decimal
+
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
+from django.utils import formats, timezone
 
 from . import clock, events
 from .records import ref_for
@@ -11,10 +15,17 @@ from .versioning import VersionedModel
 
 
 def display_values(instance, names: list[str]) -> dict[str, str]:
+    """Values as the admin shows them: choice labels, related names, localized dates."""
     values = {}
     for name in names:
         display = getattr(instance, f"get_{name}_display", None)
         value = display() if callable(display) else getattr(instance, name)
+        if isinstance(value, datetime):
+            value = formats.localize(
+                timezone.localtime(value) if timezone.is_aware(value) else value
+            )
+        elif isinstance(value, (date, Decimal)):
+            value = formats.localize(value)
         values[name] = "" if value is None else str(value)
     return values
 

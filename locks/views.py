@@ -114,9 +114,13 @@ def take_over(request: HttpRequest, model_admin, object_id: str) -> HttpResponse
         return failed
     reason = request.POST.get("reason", "").strip()[:MAX_REASON]
     try:
-        outcome = services.take_over(
-            obj, request.user, reason, lease=request.POST.get("lease") or None
-        )
+        if request.POST.get("if_free") == "1":
+            # "Edit now" / "Edit when free": take the record only if nobody holds it.
+            outcome = services.acquire(obj, request.user)
+        else:
+            outcome = services.take_over(
+                obj, request.user, reason, lease=request.POST.get("lease") or None
+            )
     except PermissionDenied:
         if wants_json(request):
             return error(403, _("Only lock managers may take over another user's lock."))

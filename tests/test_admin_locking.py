@@ -429,3 +429,18 @@ def test_console_is_for_managers_and_release_is_audited(customer, alice, bob, ca
     event = LockEvent.objects.get(kind="force_released")
     assert (event.actor, event.holder) == (carol, alice)
     assert "Ada Lovelace" in client_for(carol).get(reverse("admin:locks_lockevent_changelist")).text
+
+
+def test_edit_when_free_never_takes_over_even_for_a_manager(customer, alice, carol):
+    client_for(alice).get(change_url(customer))
+    reply = (
+        client_for(carol)
+        .post(
+            reverse("admin:records_customer_lock_take_over", args=[customer.pk]),
+            {"if_free": "1"},
+            HTTP_ACCEPT="application/json",
+        )
+        .json()
+    )
+    assert reply["ok"] is False
+    assert services.get_state(customer).holder_id == alice.pk

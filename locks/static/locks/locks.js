@@ -376,7 +376,7 @@
   ChangeForm.prototype.takeLock = function () {
     var self = this;
     // Acquires if free (the server decides who wins); the reload then renders the form editable.
-    post(this.data.takeOverUrl, { lease: "" }).then(function (reply) {
+    post(this.data.takeOverUrl, { if_free: "1" }).then(function (reply) {
       if (reply.ok) { window.location.reload(); } else { self.editWhenFree = false; }
     }).catch(function () { window.location.reload(); });
   };

@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# As the README recommends: a restart makes every open page reconnect at once, and daphne's
+# default 5 s handshake limit drops connections a busy 2-core server cannot take that fast.
+DAPHNE_OPTIONS = ["--websocket_connect_timeout", "30"]
 CHROMIUM = "/usr/bin/chromium"  # Debian's; Playwright never downloads a browser here
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -99,6 +102,7 @@ class LiveSite:
                 sys.executable,
                 "-m",
                 "daphne",
+                *DAPHNE_OPTIONS,
                 "-b",
                 "127.0.0.1",
                 "-p",

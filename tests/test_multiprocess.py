@@ -10,9 +10,9 @@ import json
 import re
 import resource
 import time
-from concurrent.futures import ThreadPoolExecutor
 import urllib.parse
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit, urlunsplit
 
 import pytest
@@ -110,7 +110,8 @@ def test_storm_of_connections_and_disconnections(redis_site):
     headers = {"Origin": base, "Cookie": f"sessionid={cookie}"}
 
     errors = in_thread(storm(ws_url, headers, {"ct": ct, "pk": str(pk)}))
-    assert errors == [], f"{len(errors)} of {STORM} pages failed: {errors[:3]}"
+    log = "".join(p.read_text() for p in redis_site.workdir.glob("daphne-*.log"))
+    assert errors == [], f"{len(errors)} of {STORM} pages failed: {errors[:3]}\n{log[-2000:]}"
 
     store = redis.Redis.from_url(redis_site.redis_url)
 

@@ -309,8 +309,13 @@ def heartbeat(obj: models.Model | RecordRef, user, lease: str, active: bool) -> 
         return Outcome(False, get_state(ref), detail="lost")
     fence, acquired_at, activity_at, handover_by = row
     if handover_by is not None:
-        # Someone asked for the record: read who, so the holder's page can say it.
-        return Outcome(True, get_state(ref), lease=lease, detail="alive")
+        # Someone asked for the record: read who, so the holder's page can say it. (Should a
+        # take-over have committed in between, the answer is the truth as of now: lost.)
+        state = get_state(ref)
+        alive = state.lease == lease
+        return Outcome(
+            alive, state, lease=lease if alive else "", detail="alive" if alive else "lost"
+        )
     state = LockState(
         holder_id=user.pk,
         holder_name=display_name(user),

@@ -49,8 +49,25 @@ class LockStateFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ManagersReadOnlyAdmin(admin.ModelAdmin):
+    """Lock rows and audit events are written by the service layer only: the admin shows them
+    (to lock managers too, without the model's view permission) and never edits them."""
+
+    def has_view_permission(self, request, obj=None) -> bool:
+        return is_lock_manager(request.user) or super().has_view_permission(request, obj)
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(EditLock)
-class EditLockAdmin(admin.ModelAdmin):
+class EditLockAdmin(ManagersReadOnlyAdmin):
     """The manager console: who holds what, for how long, and a way to free it."""
 
     list_display = [
@@ -134,21 +151,9 @@ class EditLockAdmin(admin.ModelAdmin):
     def has_manage_permission(self, request) -> bool:
         return is_lock_manager(request.user)
 
-    def has_view_permission(self, request, obj=None) -> bool:
-        return is_lock_manager(request.user) or super().has_view_permission(request, obj)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
-
 
 @admin.register(LockEvent)
-class LockEventAdmin(admin.ModelAdmin):
+class LockEventAdmin(ManagersReadOnlyAdmin):
     """The audit trail: browsable, filterable, never editable."""
 
     list_display = ["at", "kind", "record", "holder", "actor", "reason"]
@@ -166,15 +171,3 @@ class LockEventAdmin(admin.ModelAdmin):
     @admin.display(description=_("record"), ordering="object_repr")
     def record(self, obj: LockEvent) -> str:
         return record_link(obj)
-
-    def has_view_permission(self, request, obj=None) -> bool:
-        return is_lock_manager(request.user) or super().has_view_permission(request, obj)
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False

@@ -135,6 +135,11 @@ def _announce(rows: list[LockEvent], ref: RecordRef, state: LockState, now: date
         )
 
 
+def _write_event(kind: str, ref: RecordRef, state: LockState, now: datetime, **fields: Any) -> None:
+    """Record one audit event and announce it after commit."""
+    _write_events([_event(kind, ref, at=now, **fields)], ref, state, now)
+
+
 def _write_events(rows: list[LockEvent], ref: RecordRef, state: LockState, now: datetime) -> None:
     if rows:
         LockEvent.objects.bulk_create(rows)
@@ -350,21 +355,15 @@ def release(obj: models.Model | RecordRef, user, lease: str) -> Outcome:
             return Outcome(False, FREE, detail="not-held")
         fence, object_repr = row
         ref = ref._replace(object_repr=ref.object_repr or object_repr)
-        _write_events(
-            [
-                _event(
-                    Kind.RELEASED,
-                    ref,
-                    actor_id=user.pk,
-                    holder_id=user.pk,
-                    lease=lease,
-                    fence=fence,
-                    at=now,
-                )
-            ],
+        _write_event(
+            Kind.RELEASED,
             ref,
             FREE,
             now,
+            actor_id=user.pk,
+            holder_id=user.pk,
+            lease=lease,
+            fence=fence,
         )
     return Outcome(True, FREE, detail="released")
 
@@ -426,22 +425,16 @@ def take_over(
             now + lock_settings.timeout,
         )
         ref = ref._replace(object_repr=ref.object_repr or lock.object_repr)
-        _write_events(
-            [
-                _event(
-                    Kind.TAKEN_OVER,
-                    ref,
-                    actor_id=user.pk,
-                    holder_id=lock.holder_id,
-                    lease=lock.lease,
-                    fence=lock.fence + 1,
-                    at=now,
-                    reason=reason,
-                )
-            ],
+        _write_event(
+            Kind.TAKEN_OVER,
             ref,
             new_state,
             now,
+            actor_id=user.pk,
+            holder_id=lock.holder_id,
+            lease=lock.lease,
+            fence=lock.fence + 1,
+            reason=reason,
         )
     return Outcome(True, new_state, lease=got, detail="taken-over")
 
@@ -459,22 +452,16 @@ def force_release(obj: models.Model | RecordRef, user, reason: str = "") -> Outc
         if not _compare_and_set(lock, **_FREED):
             return Outcome(False, get_state(ref), detail="raced")
         ref = ref._replace(object_repr=ref.object_repr or lock.object_repr)
-        _write_events(
-            [
-                _event(
-                    Kind.FORCE_RELEASED,
-                    ref,
-                    actor_id=user.pk,
-                    holder_id=lock.holder_id,
-                    lease=lock.lease,
-                    fence=lock.fence,
-                    at=now,
-                    reason=reason,
-                )
-            ],
+        _write_event(
+            Kind.FORCE_RELEASED,
             ref,
             FREE,
             now,
+            actor_id=user.pk,
+            holder_id=lock.holder_id,
+            lease=lock.lease,
+            fence=lock.fence,
+            reason=reason,
         )
     return Outcome(True, FREE, detail="force-released")
 
@@ -504,22 +491,16 @@ def request_handover(obj: models.Model | RecordRef, user, message: str = "") -> 
             return Outcome(False, get_state(ref), detail="raced")
         ref = ref._replace(object_repr=ref.object_repr or lock.object_repr)
         new_state = LockState.from_lock(_read(ref))
-        _write_events(
-            [
-                _event(
-                    Kind.HANDOVER_REQUESTED,
-                    ref,
-                    actor_id=user.pk,
-                    holder_id=lock.holder_id,
-                    lease=lock.lease,
-                    fence=lock.fence,
-                    at=now,
-                    reason=message,
-                )
-            ],
+        _write_event(
+            Kind.HANDOVER_REQUESTED,
             ref,
             new_state,
             now,
+            actor_id=user.pk,
+            holder_id=lock.holder_id,
+            lease=lock.lease,
+            fence=lock.fence,
+            reason=message,
         )
     return Outcome(True, new_state, detail="requested")
 
@@ -551,21 +532,15 @@ def release_stale(*, dry_run: bool = False, actor=None) -> list[StaleLock]:
                 **_FREED
             ):
                 continue
-            _write_events(
-                [
-                    _event(
-                        kind,
-                        ref,
-                        actor_id=actor.pk if actor else None,
-                        holder_id=lock.holder_id,
-                        lease=lock.lease,
-                        fence=lock.fence,
-                        at=now,
-                    )
-                ],
+            _write_event(
+                kind,
                 ref,
                 FREE,
                 now,
+                actor_id=actor.pk if actor else None,
+                holder_id=lock.holder_id,
+                lease=lock.lease,
+                fence=lock.fence,
             )
         done.append(item)
     return done

@@ -22,7 +22,7 @@ from .events import CONSOLE_GROUP, record_group
 from .hub import get_hub
 from .policy import LockPolicy, is_lock_manager
 from .records import RecordRef
-from .signals import display_values
+from .signals import record_values
 from .state import display_name
 
 logger = logging.getLogger("locks.consumers")
@@ -226,8 +226,7 @@ class LockConsumer(AsyncWebsocketConsumer):
         version = getattr(obj, "version", None)
         reply["version"] = version
         if version is not None and message.get("version") != version:
-            names = [f.name for f in obj._meta.concrete_fields if f.name != "version"]
-            reply["values"] = display_values(obj, names)
+            reply["values"] = record_values(obj)
         return reply
 
     def _state(self, ref: RecordRef, state, lease: str | None) -> dict[str, Any]:

@@ -30,6 +30,13 @@ def display_values(instance, names: list[str]) -> dict[str, str]:
     return values
 
 
+def record_values(instance) -> dict[str, str]:
+    """Every field's display value (for a page that missed some saves)."""
+    return display_values(
+        instance, [f.name for f in instance._meta.concrete_fields if f.name != "version"]
+    )
+
+
 @receiver(post_save, dispatch_uid="locks.record_saved")
 def record_saved(sender, instance, created: bool, raw: bool = False, **kwargs) -> None:
     if raw or not isinstance(instance, VersionedModel):

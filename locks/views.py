@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from . import clock, services
 from .policy import LockPolicy
 from .records import ref_for
-from .signals import display_values
+from .signals import record_values
 from .versioning import current_version
 
 MAX_REASON = 500
@@ -102,8 +102,7 @@ def state(request: HttpRequest, model_admin, object_id: str) -> HttpResponse:
     body["ok"] = True
     if body["version"] is not None and request.GET.get("version") != str(body["version"]):
         # The page shows an older version: send the values (the polling twin of "sync").
-        names = [f.name for f in obj._meta.concrete_fields if f.name != "version"]
-        body["values"] = display_values(obj, names)
+        body["values"] = record_values(obj)
     return JsonResponse(body)
 
 

@@ -1,10 +1,10 @@
 """The per-process hub: one channel-layer subscription per topic per process, fanned out to
 that process's sockets in memory.
 
-Stock Channels gives every socket its own channel and group membership, so a save reaching
-1,000 open pages costs 1,000 channel-layer messages and a server restart costs 1,000
-`group_add` calls at once (channels-redis runs out of pool connections). Here a topic costs
-one `group_add` per process, an event one message per process, and the JSON is encoded once.
+Stock Channels gives every socket its own channel and group membership: a server restart
+costs 1,000 `group_add` calls at once (channels-redis runs out of pool connections), and each
+event wakes 1,000 consumers that each decode and re-encode it. Here a topic costs one
+`group_add` per process, an event one message per process, and the JSON is encoded once.
 
 The hub also runs the expiry sweeper (so viewers learn that a holder's tab died without anyone
 acting, with one query per timeout period, not per lock) and coalesces presence (at most one
@@ -51,11 +51,15 @@ class Hub:
         self.parts: dict[str, dict[str, tuple[list[list[Any]], float]]] = defaultdict(dict)
         self.local_dirty: set[str] = set()
         self.merged_dirty: set[str] = set()
+        self.last_presence: dict[str, str] = {}
+        self.presence_told: dict[str, set[Subscriber]] = {}
         self.tasks: list[asyncio.Task] = []
         self.membership = asyncio.Lock()
 
     async def start(self) -> None:
-        self.channel = await self.layer.new_channel("locks-hub")
+        # The layer's default prefix: channels-redis reads one prefix per process, and a
+        # second prefix would starve (or be starved by) any other consumer in the process.
+        self.channel = await self.layer.new_channel()
         for loop in (self._read, self._presence, self._sweep, self._refresh_groups):
             self.tasks.append(asyncio.create_task(loop(), name=f"locks-hub-{loop.__name__}"))
 
@@ -80,6 +84,7 @@ class Hub:
             if members is None:
                 return
             members.discard(subscriber)
+            self.presence_told.get(topic, set()).discard(subscriber)
             if self.viewers.get(topic, {}).pop(subscriber, None) is not None:
                 self.local_dirty.add(topic)
             if not members:
@@ -120,7 +125,15 @@ class Hub:
         if not members:
             return
         text = json.dumps(message["event"])  # once, for every socket
-        await asyncio.gather(*(self._send(member, text) for member in list(members)))
+        await self._send_all(list(members), text)
+
+    async def _send_all(self, members: list[Subscriber], text: str) -> None:
+        """One after another (a send only queues bytes), yielding now and then so the server
+        writes the first sockets' frames while it queues the rest."""
+        for index, member in enumerate(members, 1):
+            await self._send(member, text)
+            if index % 100 == 0:
+                await asyncio.sleep(0)
 
     async def _send(self, member: Subscriber, text: str) -> None:
         try:
@@ -173,6 +186,8 @@ class Hub:
             self.parts.pop(topic, None)
         watchers = list(self.viewers.get(topic, {}))
         if not watchers:
+            self.last_presence.pop(topic, None)
+            self.presence_told.pop(topic, None)
             return
         event = {
             "type": "presence",
@@ -181,7 +196,13 @@ class Hub:
             "viewers": [{"id": uid, "name": name} for uid, name in users[:PRESENCE_NAMES]],
         }
         text = json.dumps(event)
-        await asyncio.gather(*(self._send(w, text) for w in watchers))
+        told = self.presence_told.setdefault(topic, set())
+        if self.last_presence.get(topic) != text:
+            self.last_presence[topic] = text
+            told.clear()
+        news = [w for w in watchers if w not in told]  # nothing new: only newcomers hear it
+        told.update(news)
+        await self._send_all(news, text)
 
     # ------------------------------------------------------------ expiry
 

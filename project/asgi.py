@@ -1,5 +1,6 @@
 """ASGI entry point: HTTP through Django, websockets through the locks app's routes."""
 
+import gc
 import os
 
 from django.core.asgi import get_asgi_application
@@ -13,6 +14,12 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from locks.routing import websocket_urlpatterns  # noqa: E402
+
+# A long-lived server holding many sockets: keep everything loaded at start-up out of the
+# collector's way and collect young objects less often, so a full collection does not stall
+# an event's fan-out (benchmarks/README.md: p99 at 1,000 pages).
+gc.freeze()
+gc.set_threshold(50_000, 20, 100)
 
 application = ProtocolTypeRouter(
     {

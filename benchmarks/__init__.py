@@ -1,0 +1,1 @@
+"""Benchmarks (run as scripts, e.g. `python benchmarks/fanout.py`); see README.md here."""

@@ -105,10 +105,7 @@ class LockedAdminMixin:
         return f"{self.opts.app_label}_{self.opts.model_name}_lock"
 
     def lock_url(self, name: str, object_id: Any) -> str:
-        return reverse(
-            f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}_lock_{name}",
-            args=[object_id],
-        )
+        return reverse(f"{self.admin_site.name}:{self._lock_prefix}_{name}", args=[object_id])
 
     # ------------------------------------------------------------ permissions
 
@@ -167,12 +164,10 @@ class LockedAdminMixin:
         try:
             return super().changeform_view(request, object_id, form_url, extra_context)
         except StaleVersionError:
-            # Someone saved between our check and our write: nothing was written (the
-            # admin's transaction rolled back). Show the merge screen against the new version.
-            messages.error(
-                request, _("The record changed while you were saving. Nothing was saved.")
-            )
-            return HttpResponseRedirect(request.get_full_path())
+            # Someone saved between our check and our write (a path without the lock): the
+            # admin's transaction rolled back, nothing was written. Validating the same POST
+            # again now finds the newer version and shows the merge screen with this input.
+            return super().changeform_view(request, object_id, form_url, extra_context)
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form_class = super().get_form(request, obj, change, **kwargs)

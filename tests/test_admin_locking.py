@@ -444,3 +444,28 @@ def test_edit_when_free_never_takes_over_even_for_a_manager(customer, alice, car
     )
     assert reply["ok"] is False
     assert services.get_state(customer).holder_id == alice.pk
+
+
+def test_save_racing_a_write_without_lock_shows_merge_screen(customer, alice, monkeypatch):
+    """The version guard is the last word: a write that commits between the form's version
+    check and the save (here: a script, which takes no lock) turns the save into a merge
+    screen, with the user's input, and nothing is overwritten."""
+    import locks.mixins
+
+    client = client_for(alice)
+    page = client.get(change_url(customer))
+    Customer.objects.filter(pk=customer.pk).update(version=2, notes="from a script")
+    real = locks.mixins.current_version
+    reads = []
+
+    def read_before_the_script_committed(model, pk):
+        reads.append(pk)
+        return 1 if len(reads) == 1 else real(model, pk)
+
+    monkeypatch.setattr(locks.mixins, "current_version", read_before_the_script_committed)
+    response = client.post(change_url(customer), form_data(page, name="Mine"))
+    assert response.status_code == 200
+    assert "Save merged version" in response.text
+    assert 'value="Mine"' in response.text
+    customer.refresh_from_db()
+    assert (customer.name, customer.notes, customer.version) == ("Ada Lovelace", "from a script", 2)

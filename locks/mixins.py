@@ -12,6 +12,7 @@ the change POST (and its inlines, and "save as new"), the delete view, admin act
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from functools import wraps
 from typing import Any
@@ -452,12 +453,21 @@ class LockedAdminMixin:
         first, *rest = super().get_list_display(request)
         return [first, lock_badge, *rest]  # beside the record's name, where it is seen
 
-    def get_actions(self, request):
-        actions = super().get_actions(request)
-        return {
-            name: (self._locking_action(func), name, description)
-            for name, (func, name, description) in actions.items()
-        }
+    def get_actions(self, request, action_location=None):
+        # Django 6.1 passes where the actions are shown and returns Action objects; 5.2
+        # passes nothing and returns (func, name, description) tuples.
+        if action_location is None:
+            actions = super().get_actions(request)
+        else:
+            actions = super().get_actions(request, action_location=action_location)
+        wrapped = {}
+        for name, action in actions.items():
+            if isinstance(action, tuple):
+                func, label, description = action
+                wrapped[name] = (self._locking_action(func), label, description)
+            else:
+                wrapped[name] = dataclasses.replace(action, func=self._locking_action(action.func))
+        return wrapped
 
     def _locking_action(self, func):
         """Run an admin action only on records nobody else is editing, holding their locks

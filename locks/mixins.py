@@ -36,7 +36,7 @@ from .policy import LockPolicy
 from .records import RecordRef, ref_for
 from .state import FREE, LockState
 from .versioning import StaleVersionError, VersionedModel, current_version
-from .views import continue_key
+from .views import continue_key, reclaim_cookie
 
 LEASE_FIELD = "_locks_lease"
 VERSION_FIELD = "_locks_version"
@@ -151,8 +151,15 @@ class LockedAdminMixin:
             state = services.get_state(ref)
             based_on = _int_or_none(request.POST.get(VERSION_FIELD))
         else:
-            lease = request.session.pop(continue_key(ref), None)
-            outcome = services.acquire(ref, request.user, lease)
+            # This tab's lease, if it has one: handed over by the previous POST ("Save and
+            # continue", "Take over") or left by the same tab just before a reload.
+            handed = request.session.pop(continue_key(ref), None)
+            reclaimed = None if handed else request.COOKIES.get(reclaim_cookie(ref))
+            # A reload gets a fresh token for the same holding (rotate), so the old page's
+            # release beacon, which arrives after this request, cannot end it.
+            outcome = services.acquire(
+                ref, request.user, handed or reclaimed, rotate=bool(reclaimed)
+            )
             lease, state, based_on = (outcome.lease if outcome.ok else ""), outcome.state, None
         request._locks = LockContext(
             ref,
@@ -163,7 +170,10 @@ class LockedAdminMixin:
             based_on_version=based_on,
         )
         try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
+            response = super().changeform_view(request, object_id, form_url, extra_context)
+            if reclaim_cookie(ref) in request.COOKIES:
+                response.delete_cookie(reclaim_cookie(ref), path="/", samesite="Strict")
+            return response
         except StaleVersionError:
             # Someone saved between our check and our write (a path without the lock): the
             # admin's transaction rolled back, nothing was written. Validating the same POST

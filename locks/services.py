@@ -158,12 +158,12 @@ VALUES (%(ct)s, %(pk)s, %(repr)s, %(user)s, %(new)s, 1, %(now)s, %(now)s, %(now)
 ON CONFLICT ({ct}, {pk}) DO UPDATE SET
     {prev_holder} = CASE WHEN {renew} THEN NULL ELSE {t}.{holder} END,
     {prev_lease} = CASE WHEN {renew} THEN '' ELSE {t}.{lease} END,
-    {prev_end} = CASE WHEN {renew} OR {t}.{holder} IS NULL THEN ''
+    {prev_end} = CASE WHEN {renew} THEN 'renewed' WHEN {t}.{holder} IS NULL THEN ''
                       WHEN {t}.{activity} <= %(idle_cutoff)s THEN 'idle_released'
                       ELSE 'expired' END,
     {fence} = CASE WHEN {renew} THEN {t}.{fence} ELSE {t}.{fence} + 1 END,
     {acquired} = CASE WHEN {renew} THEN {t}.{acquired} ELSE %(now)s END,
-    {lease} = CASE WHEN {renew} THEN {t}.{lease} ELSE %(new)s END,
+    {lease} = CASE WHEN {renew} AND %(rotate)s = 0 THEN {t}.{lease} ELSE %(new)s END,
     {handover_by} = CASE WHEN {renew} THEN {t}.{handover_by} ELSE NULL END,
     {handover_at} = CASE WHEN {renew} THEN {t}.{handover_at} ELSE NULL END,
     {holder} = %(user)s,
@@ -214,8 +214,13 @@ def _sql(template: str) -> str:
     return template.format(**names)
 
 
-def acquire(obj: models.Model | RecordRef, user, lease: str | None = None) -> Outcome:
+def acquire(
+    obj: models.Model | RecordRef, user, lease: str | None = None, *, rotate: bool = False
+) -> Outcome:
     """Take the record's lock for one browser tab, or renew that tab's own lease.
+
+    `rotate` renews with a new token (same holding, same fence): a reloaded page gets its
+    own lease, so the old page's goodbye (a release with the old token) changes nothing.
 
     Succeeds when the record is free (never locked, released, expired or idle) or `lease` is
     this tab's current lease. Otherwise nothing changes and the outcome names the holder.
@@ -230,6 +235,7 @@ def acquire(obj: models.Model | RecordRef, user, lease: str | None = None) -> Ou
         "user": user.pk,
         "new": new_lease(),
         "own": lease or None,
+        "rotate": int(rotate),
         "now": _dt(now),
         "expires": _dt(now + lock_settings.timeout),
         "idle_cutoff": _dt(now - lock_settings.idle_timeout),
@@ -251,7 +257,7 @@ def acquire(obj: models.Model | RecordRef, user, lease: str | None = None) -> Ou
             activity_at=now,
             expires_at=now + lock_settings.timeout,
         )
-        if got_lease == lease:
+        if prev_end == "renewed":
             return Outcome(True, state, lease=got_lease, detail="renewed")
         rows = []
         if prev_end:

@@ -24,6 +24,12 @@ from .versioning import current_version
 MAX_REASON = 500
 
 
+def reclaim_cookie(ref) -> str:
+    """Cookie a page sets for a few seconds as it starts to unload (beforeunload, before the
+    next request goes out), so a reload of the same tab takes its lease back."""
+    return f"locks_reclaim_{ref.key}"
+
+
 def continue_key(ref) -> str:
     """Session key handing a lease to the next change-form GET of this user (the same tab
     after "Save and continue editing" or "Take over")."""

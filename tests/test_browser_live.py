@@ -157,3 +157,22 @@ def test_idle_open_pages_make_no_http_requests(login, live_site):
             seen.append(beat)
     assert len(seen) == 3, "the holder's heartbeats stopped"
     assert requests == []
+
+
+def test_reload_keeps_the_lock_and_closing_frees_it(login, live_site):
+    pk, _ = pick_customer(live_site, 27)
+    alice, bob = login("alice"), login("bob")
+    alice.goto(url(live_site, pk))
+    fence = alice.locator("#locks-banner").get_attribute("data-fence")
+    bob.goto(url(live_site, pk))
+    wait_live(bob)
+    bob.get_by_role("button", name="Edit when free").click()
+    alice.reload()
+    expect(alice.locator("#locks-banner")).to_contain_text("You are editing this record")
+    assert alice.locator("#locks-banner").get_attribute("data-fence") == fence  # the same holding
+    expect(alice.locator("#id_name")).to_be_editable()
+    expect(bob.locator("#locks-banner")).to_contain_text("Alice Archer is editing")
+    alice.close()  # no link followed: the lock is kept for the reclaim grace, then freed
+    expect(bob.locator("#locks-banner")).to_contain_text(
+        "You are editing this record", timeout=15_000
+    )

@@ -178,3 +178,14 @@ def test_query_budget(operation, customer, alice, bob, django_assert_max_num_que
     }
     with django_assert_max_num_queries(2):
         assert calls[operation]()
+
+
+def test_reload_rotates_the_lease_so_the_old_pages_goodbye_is_void(customer, alice, bob):
+    first = services.acquire(customer, alice)
+    reloaded = services.acquire(customer, alice, first.lease, rotate=True)
+    assert reloaded.ok and reloaded.detail == "renewed"
+    assert reloaded.lease != first.lease and reloaded.state.fence == first.state.fence
+    assert not services.release(customer, alice, first.lease).ok  # the old page's beacon
+    assert not services.acquire(customer, bob).ok
+    assert services.heartbeat(customer, alice, reloaded.lease, active=True).ok
+    assert kinds(customer) == ["acquired"]

@@ -259,6 +259,7 @@
     this.schedule(this.interval);
     if (this.live) { this.live.connect(); }
     setInterval(function () { self.refreshMessage(); }, 5000);
+    window.addEventListener("beforeunload", function () { self.markReload(); });
     window.addEventListener("pagehide", function () { self.leave(); });
     window.addEventListener("pageshow", function (event) {
       if (event.persisted) { window.location.reload(); }  // back from bfcache: lease was released
@@ -567,6 +568,15 @@
     url.searchParams.set("_locks_lease", this.lease);
     link.href = url.toString();
     link.addEventListener("click", function () { self.submitting = true; });
+  };
+
+  /* Unloading. beforeunload runs before the next request goes out: a short-lived cookie
+     lets a reload of this tab take its lease back (the server rotates the token). pagehide
+     runs after: the goodbye releases the lock unless that reload already took it over. */
+  ChangeForm.prototype.markReload = function () {
+    if (!this.holding() || this.submitting) { return; }
+    document.cookie = "locks_reclaim_" + this.data.recordKey + "=" + encodeURIComponent(this.lease) +
+      "; max-age=10; path=/; samesite=strict" + (window.location.protocol === "https:" ? "; secure" : "");
   };
 
   ChangeForm.prototype.leave = function () {

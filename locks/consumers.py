@@ -18,7 +18,7 @@ from django.contrib.contenttypes.models import ContentType
 
 from . import clock, services
 from .conf import lock_settings
-from .events import CONSOLE_GROUP, record_group
+from .events import CONSOLE_GROUP, record_group, user_group
 from .hub import get_hub
 from .policy import LockPolicy, is_lock_manager
 from .records import RecordRef
@@ -49,8 +49,16 @@ class LockConsumer(AsyncWebsocketConsumer):
             return
         self.user = user
         self.topics: set[str] = set()
+        # What each topic was granted for: a content type id, or "console".
+        self.grants: dict[str, int | str] = {}
         self.hub = await get_hub()
         await self.accept()
+        # Changes to this user (deactivated, permissions revoked) reach the socket at once.
+        try:
+            await self.hub.subscribe(self, user_group(user.pk))
+            self.topics.add(user_group(user.pk))
+        except Exception:
+            logger.exception("Could not watch user %s for changes", user.pk)
         await self.send_json(
             {
                 "type": "welcome",
@@ -71,6 +79,38 @@ class LockConsumer(AsyncWebsocketConsumer):
     async def deliver(self, text: str) -> None:
         """Called by the hub with an event already encoded as JSON."""
         await self.send(text_data=text)
+
+    async def recheck(self) -> None:
+        """Called by the hub when this user changed: a socket that may no longer see what it
+        subscribed to is closed (the page then polls, and HTTP checks permissions too)."""
+        try:
+            allowed = await self._still_allowed()
+        except Exception:
+            logger.exception("Could not re-check a socket's permissions; closing it")
+            allowed = False
+        if not allowed:
+            await self.close(code=4403)
+
+    @database_sync_to_async
+    def _still_allowed(self) -> bool:
+        from django.contrib.auth import get_user_model
+
+        fresh = get_user_model()._default_manager.filter(pk=self.user.pk).first()
+        if fresh is None or not fresh.is_active or not fresh.is_staff:
+            return False
+        self.user = fresh
+        for grant in set(self.grants.values()):
+            if grant == "console":
+                if not self._may_watch_console():
+                    return False
+                continue
+            model = ContentType.objects.get_for_id(grant).model_class()
+            if model is None or not self._may(model, "view"):
+                return False
+        return True
+
+    def _may_watch_console(self) -> bool:
+        return is_lock_manager(self.user) or self.user.has_perm("locks.view_editlock")
 
     async def send_json(self, content: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(content))
@@ -154,11 +194,13 @@ class LockConsumer(AsyncWebsocketConsumer):
     # ------------------------------------------------------------ handlers
 
     async def on_subscribe(self, message: dict[str, Any]) -> dict[str, Any]:
-        topics, presence = await self._topics(message), message.get("presence") is True
-        for topic in topics:
+        granted, presence = await self._topics(message), message.get("presence") is True
+        topics = [topic for topic, _ in granted]
+        for topic, grant in granted:
             if topic not in self.topics:
                 await self.hub.subscribe(self, topic)
                 self.topics.add(topic)
+                self.grants[topic] = grant
         if presence and len(topics) == 1 and topics[0] != CONSOLE_GROUP:
             self.hub.join_presence(self, topics[0], self.user.pk, display_name(self.user))
         return {"type": "subscribed", "topics": len(topics)}
@@ -176,12 +218,15 @@ class LockConsumer(AsyncWebsocketConsumer):
             if topic in self.topics:
                 await self.hub.unsubscribe(self, topic)
                 self.topics.discard(topic)
+                self.grants.pop(topic, None)
         return {"type": "unsubscribed"}
 
     @database_sync_to_async
-    def _topics(self, message: dict[str, Any]) -> list[str]:
+    def _topics(self, message: dict[str, Any]) -> list[tuple[str, int | str]]:
+        """The topics a subscription names, each with what it was granted for."""
         if "record" in message:
-            return [record_group(self._record(message["record"]))]
+            ref = self._record(message["record"])
+            return [(record_group(ref), ref.content_type_id)]
         if "rows" in message:
             rows = message["rows"]
             if not isinstance(rows, dict) or not isinstance(rows.get("pks"), list):
@@ -189,11 +234,12 @@ class LockConsumer(AsyncWebsocketConsumer):
             if len(rows["pks"]) > MAX_ROWS:
                 raise BadRequest("too_large", f"At most {MAX_ROWS} rows per subscription.")
             ct = rows.get("ct")
-            return [record_group(self._record({"ct": ct, "pk": pk})) for pk in rows["pks"]]
+            refs = [self._record({"ct": ct, "pk": pk}) for pk in rows["pks"]]
+            return [(record_group(ref), ref.content_type_id) for ref in refs]
         if message.get("console") is True:
-            if not (is_lock_manager(self.user) or self.user.has_perm("locks.view_editlock")):
+            if not self._may_watch_console():
                 raise BadRequest("forbidden", "Only lock managers may watch the lock console.")
-            return [CONSOLE_GROUP]
+            return [(CONSOLE_GROUP, "console")]
         raise BadRequest("bad_message", 'Subscribe to a "record", "rows" or the "console".')
 
     async def on_heartbeat(self, message: dict[str, Any]) -> dict[str, Any]:

@@ -91,6 +91,39 @@ async def _send(layer, event: dict[str, Any]) -> None:
     await asyncio.wait_for(asyncio.gather(*sends), timeout=PUBLISH_TIMEOUT)
 
 
+USER_PREFIX = "locks.user."
+
+
+def user_group(user_id: int) -> str:
+    return f"{USER_PREFIX}{user_id}"
+
+
+def publish_user_changed(user_ids: list[int]) -> None:
+    """After commit, tell these users' open sockets to check their permissions again."""
+    if user_ids:
+        transaction.on_commit(lambda: _deliver_user_changed(list(user_ids)), robust=True)
+
+
+def _deliver_user_changed(user_ids: list[int]) -> None:
+    try:
+        from channels.layers import get_channel_layer
+
+        layer = get_channel_layer()
+        if layer is None:
+            return
+
+        async def send() -> None:
+            sends = [
+                layer.group_send(user_group(uid), {"type": "locks.user", "topic": user_group(uid)})
+                for uid in user_ids
+            ]
+            await asyncio.wait_for(asyncio.gather(*sends), timeout=PUBLISH_TIMEOUT)
+
+        async_to_sync(send)()
+    except Exception:
+        logger.exception("Could not tell open pages that %d user(s) changed", len(user_ids))
+
+
 def topics_for(event: dict[str, Any]) -> list[str]:
     """The record's topic (its change form and the change lists showing it) and the console."""
     return [record_group_for_key(event["record"]["key"]), CONSOLE_GROUP]

@@ -39,6 +39,8 @@ PRESENCE_NAMES = 50
 class Subscriber(Protocol):
     async def deliver(self, text: str) -> None: ...
 
+    async def recheck(self) -> None: ...
+
 
 class Hub:
     def __init__(self, layer) -> None:
@@ -123,6 +125,10 @@ class Hub:
             return
         members = self.topics.get(topic)
         if not members:
+            return
+        if message.get("type") == "locks.user":
+            # A user's permissions or account changed: their sockets check again.
+            await asyncio.gather(*(member.recheck() for member in list(members)))
             return
         text = json.dumps(message["event"])  # once, for every socket
         await self._send_all(list(members), text)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.db.models.signals import post_delete, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 from django.utils import formats, timezone
 
@@ -75,3 +75,40 @@ def record_deleted(sender, instance, **kwargs) -> None:
             "at": clock.now().isoformat(),
         }
     )
+
+
+# ---------------------------------------------------------------- users' rights changed
+
+
+def _user_model():
+    from django.contrib.auth import get_user_model
+
+    return get_user_model()
+
+
+@receiver(post_save, dispatch_uid="locks.user_saved")
+def user_saved(sender, instance, created: bool, update_fields=None, **kwargs) -> None:
+    if created or sender is not _user_model():
+        return
+    if update_fields is not None and set(update_fields) <= {"last_login"}:
+        return  # every login saves the user; nothing about its rights changed
+    events.publish_user_changed([instance.pk])
+
+
+@receiver(m2m_changed, dispatch_uid="locks.rights_changed")
+def rights_changed(sender, instance, action: str, reverse: bool, model, pk_set, **kwargs) -> None:
+    """Groups or permissions of users changed (either side of the relation)."""
+    from django.contrib.auth.models import Group
+
+    if action not in {"post_add", "post_remove", "post_clear"}:
+        return
+    user_model = _user_model()
+    if sender in {user_model.groups.through, user_model.user_permissions.through}:
+        if isinstance(instance, user_model):
+            events.publish_user_changed([instance.pk])
+        elif pk_set:
+            events.publish_user_changed(sorted(pk_set))
+    elif sender is Group.permissions.through:
+        groups = [instance.pk] if isinstance(instance, Group) else sorted(pk_set or ())
+        ids = user_model._default_manager.filter(groups__in=groups).values_list("pk", flat=True)
+        events.publish_user_changed(sorted(set(ids)))

@@ -250,3 +250,49 @@ async def test_frame_limit_counts_bytes(alice):
     )
     assert (await socket.receive_json_from(timeout=TIMEOUT))["code"] == "too_large"
     await socket.disconnect()
+
+
+async def wait_closed(socket: WebsocketCommunicator) -> dict:
+    async def closed():
+        while True:
+            output = await socket.receive_output(timeout=TIMEOUT)
+            if output["type"] == "websocket.close":
+                return output
+
+    return await asyncio.wait_for(closed(), TIMEOUT)
+
+
+async def test_revoked_permission_closes_subscribed_socket(bob, customer):
+    socket = await open_socket(bob)
+    await ask(socket, {"type": "subscribe", "record": record(customer)})
+
+    def revoke():
+        bob.user_permissions.clear()
+
+    await sync_to_async(revoke)()
+    assert (await wait_closed(socket))["code"] == 4403
+
+
+async def test_deactivated_account_closes_its_sockets(bob, customer):
+    socket = await open_socket(bob)
+    await ask(socket, {"type": "subscribe", "record": record(customer)})
+
+    def deactivate():
+        bob.is_active = False
+        bob.save()
+
+    await sync_to_async(deactivate)()
+    assert (await wait_closed(socket))["code"] == 4403
+
+
+async def test_unrelated_user_change_keeps_socket_open(bob, customer):
+    socket = await open_socket(bob)
+    await ask(socket, {"type": "subscribe", "record": record(customer)})
+
+    def rename():
+        bob.first_name = "Robert"
+        bob.save()
+
+    await sync_to_async(rename)()
+    assert (await ask(socket, {"type": "ping"}))["type"] == "pong"
+    await socket.disconnect()

@@ -18,6 +18,8 @@ from functools import wraps
 from typing import Any
 
 from django.contrib import messages
+from django.contrib.admin.exceptions import DisallowedModelAdminToField
+from django.contrib.admin.options import TO_FIELD_VAR
 from django.contrib.admin.utils import unquote
 from django.contrib.contenttypes.models import ContentType
 from django.db import models, router, transaction
@@ -137,7 +139,7 @@ class LockedAdminMixin:
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
         if object_id is None:  # the add view takes no lock
             return super().changeform_view(request, object_id, form_url, extra_context)
-        obj = self.get_object(request, unquote(object_id))
+        obj = self.get_object(request, unquote(object_id), self._to_field(request))
         if obj is None or not super().has_change_permission(request, obj):
             # Unknown object (Django answers) or a view-only user: no lock involved.
             return super().changeform_view(request, object_id, form_url, extra_context)
@@ -260,8 +262,9 @@ class LockedAdminMixin:
             if isinstance(obj, VersionedModel) and ctx.based_on_version is not None:
                 obj.version = ctx.based_on_version  # the conditional UPDATE checks it again
             return super().save_model(request, obj, form, change)
-        if change and self._is_changelist_save(request):
-            # list_editable: hold the record's lock for the duration of the save.
+        if change:
+            # Any other write of an existing record (list_editable, a custom view): hold the
+            # record's lock for the duration of the save, or refuse.
             outcome = services.acquire(obj, request.user)
             if not outcome.ok:
                 raise services.LeaseError(outcome.state)
@@ -368,7 +371,7 @@ class LockedAdminMixin:
     def delete_view(self, request, object_id, extra_context=None):
         """Deleting needs the lease too. The confirmation page holds one in its URL, so the
         page's own form (which posts to its URL) carries it without any JavaScript."""
-        obj = self.get_object(request, unquote(object_id))
+        obj = self.get_object(request, unquote(object_id), self._to_field(request))
         if obj is None or not super().has_delete_permission(request, obj):
             return super().delete_view(request, object_id, extra_context)
         ref = ref_for(obj)
@@ -393,9 +396,6 @@ class LockedAdminMixin:
                     services.release(ref, request.user, lease)
                 return response
         outcome = services.acquire(ref, request.user, lease or None)
-        if not outcome.ok and LockPolicy(outcome.state, request.user, None, now).held_in_other_tab:
-            # The user's own change form: deleting from here moves the lock to this page.
-            outcome = services.take_over(ref, request.user, _("Deleting"))
         if not outcome.ok:
             self._refuse(request, outcome.state, _("deleted"))
             return HttpResponseRedirect(change_url)
@@ -547,12 +547,12 @@ class LockedAdminMixin:
             self._refuse(request, refused.state, _("saved"))
             return HttpResponseRedirect(request.get_full_path())
 
-    def _is_changelist_save(self, request) -> bool:
-        return (
-            request.method == "POST"
-            and "_save" in request.POST
-            and getattr(request, "_locks", None) is None
-        )
+    def _to_field(self, request) -> str | None:
+        """The field the URL names the object by (?_to_field=), as Django's views read it."""
+        to_field = request.POST.get(TO_FIELD_VAR, request.GET.get(TO_FIELD_VAR))
+        if to_field and not self.to_field_allowed(request, to_field):
+            raise DisallowedModelAdminToField(f"The field {to_field} cannot be referenced.")
+        return to_field
 
 
 def _int_or_none(value: str | None) -> int | None:

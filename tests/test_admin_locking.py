@@ -469,3 +469,31 @@ def test_save_racing_a_write_without_lock_shows_merge_screen(customer, alice, mo
     assert 'value="Mine"' in response.text
     customer.refresh_from_db()
     assert (customer.name, customer.notes, customer.version) == ("Ada Lovelace", "from a script", 2)
+
+
+def test_to_field_urls_are_locked_too(customer, alice, bob, monkeypatch):
+    from records.admin import OrderAdmin
+
+    monkeypatch.setattr(OrderAdmin, "to_field_allowed", lambda self, request, name: True)
+    order = Order.objects.create(customer=customer, reference="ORD-9")
+    client_for(alice).get(change_url(order))
+    base = reverse("admin:records_order_change", args=["ORD-9"])
+    response = client_for(bob).post(
+        f"{base}?_to_field=reference",
+        {
+            "reference": "ORD-9",
+            "customer": customer.pk,
+            "status": "cancelled",
+            "notes": "",
+            "lines-TOTAL_FORMS": "0",
+            "lines-INITIAL_FORMS": "0",
+            "lines-MIN_NUM_FORMS": "0",
+            "lines-MAX_NUM_FORMS": "1000",
+            "_continue": "1",
+        },
+    )
+    assert response.status_code == 200
+    delete = reverse("admin:records_order_delete", args=["ORD-9"])
+    client_for(bob).post(f"{delete}?_to_field=reference", {"post": "yes"})
+    order.refresh_from_db()
+    assert (order.status, order.version) == ("draft", 1)

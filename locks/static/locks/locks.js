@@ -439,8 +439,11 @@
 
   ChangeForm.prototype.keep = function () {
     if (!this.form || this.lost) { return; }
+    // The version and base the input was typed against (the form's own hidden fields; live
+    // updates never change them), so restoring it later leads to a merge, not an overwrite.
     var base = this.form.querySelector("[name=_locks_base]");
-    var data = { version: this.version, base: base ? base.value : "", fields: snapshot(this.form) };
+    var version = this.form.querySelector("[name=_locks_version]");
+    var data = { version: version ? version.value : "", base: base ? base.value : "", fields: snapshot(this.form) };
     try { sessionStorage.setItem(this.storeKey, JSON.stringify(data)); } catch (e) { /* storage full */ }
   };
 

@@ -33,7 +33,18 @@ from django.views.i18n import JavaScriptCatalog
 
 from . import clock, services, views
 from .conf import lock_settings
-from .merge import BASE_FIELD, CHOICE_PREFIX, apply_choices, form_values, merge_fields, sign_base
+from .merge import (
+    BASE_FIELD,
+    CHOICE_PREFIX,
+    INLINE_CHOICE_PREFIX,
+    apply_choices,
+    base_with_inlines,
+    form_values,
+    merge_fields,
+    merge_inlines,
+    read_base,
+    sign_base,
+)
 from .policy import LockPolicy
 from .records import RecordRef, ref_for
 from .state import FREE, LockState
@@ -149,7 +160,9 @@ class LockedAdminMixin:
             lease = request.POST.get(LEASE_FIELD, "")
             if MERGE_FIELD in request.POST:
                 form_class = self.get_form(request, obj, change=True)
-                request.POST = apply_choices(request.POST, form_class, obj)
+                request.POST = apply_choices(
+                    request.POST, form_class, obj, self._unbound_formsets(request, obj)
+                )
             state = services.get_state(ref)
             based_on = _int_or_none(request.POST.get(VERSION_FIELD))
         else:
@@ -280,13 +293,22 @@ class LockedAdminMixin:
             if ctx.conflict and request.method == "POST":
                 return self.render_merge(request, context, obj, ctx)
             context["locks"] = self.lock_template_context(
-                request, obj, ctx, context["adminform"].form
+                request,
+                obj,
+                ctx,
+                context["adminform"].form,
+                [inline.formset for inline in context.get("inline_admin_formsets", [])],
             )
         return super().render_change_form(request, context, add, change, form_url, obj)
 
-    def lock_template_context(self, request, obj, ctx: LockContext, form=None) -> dict[str, Any]:
+    def lock_template_context(
+        self, request, obj, ctx: LockContext, form=None, formsets=()
+    ) -> dict[str, Any]:
         now = clock.now()
-        base = sign_base(form_values(form)) if form is not None and not form.is_bound else ""
+        base = ""
+        if form is not None and not form.is_bound:
+            # What this page shows now: a later merge tells your changes from theirs by it.
+            base = sign_base(base_with_inlines(form_values(form), formsets))
         version = getattr(obj, "version", None)
         if request.method == "POST" and ctx.based_on_version is not None:
             version = ctx.based_on_version
@@ -317,11 +339,17 @@ class LockedAdminMixin:
         current = type(obj)._base_manager.get(pk=obj.pk)
         form_class = super().get_form(request, current, change=True)
         fields = merge_fields(form_class, current, form, request.POST.get(BASE_FIELD))
+        inlines = merge_inlines(
+            [inline.formset for inline in context.get("inline_admin_formsets", [])],
+            self._unbound_formsets(request, current),
+            read_base(request.POST.get(BASE_FIELD)),
+        )
         context.update(
             {
                 "title": _("Merge your changes into %(record)s") % {"record": current},
                 "subtitle": None,
                 "merge_fields": fields,
+                "merge_inlines": inlines,
                 "current": current,
                 "current_version": current.version,
                 "based_on_version": ctx.based_on_version,
@@ -337,11 +365,10 @@ class LockedAdminMixin:
                         MERGE_FIELD,
                         BASE_FIELD,
                     }
-                    and not key.startswith(CHOICE_PREFIX)
+                    and not key.startswith((CHOICE_PREFIX, INLINE_CHOICE_PREFIX))
                     and key not in {f.name for f in fields}
                     for value in values
                 ],
-                "yours_post": {f.name: request.POST.getlist(f.name) for f in fields},
                 "lease": ctx.lease,
                 "opts": self.opts,
             }
@@ -350,6 +377,19 @@ class LockedAdminMixin:
         request.session[continue_key(ctx.ref)] = ctx.lease
         request.current_app = self.admin_site.name
         return TemplateResponse(request, self.merge_template, context)
+
+    def _unbound_formsets(self, request, obj) -> list:
+        """The inline formsets of `obj` as stored, with the prefixes the change form uses."""
+        formsets, prefixes = [], {}
+        for formset_class, inline in self.get_formsets_with_inlines(request, obj):
+            prefix = formset_class.get_default_prefix()
+            prefixes[prefix] = prefixes.get(prefix, 0) + 1
+            if prefixes[prefix] != 1 or not prefix:
+                prefix = f"{prefix}-{prefixes[prefix]}"
+            formsets.append(
+                formset_class(instance=obj, prefix=prefix, queryset=inline.get_queryset(request))
+            )
+        return formsets
 
     def response_change(self, request, obj):
         ctx = self._lock_context(request, obj)

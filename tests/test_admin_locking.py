@@ -497,3 +497,102 @@ def test_to_field_urls_are_locked_too(customer, alice, bob, monkeypatch):
     client_for(bob).post(f"{delete}?_to_field=reference", {"post": "yes"})
     order.refresh_from_db()
     assert (order.status, order.version) == ("draft", 1)
+
+
+def order_data(page, order, customer, line, *, quantity: str, notes: str = "", then="_continue"):
+    return {
+        "reference": order.reference,
+        "customer": customer.pk,
+        "status": "draft",
+        "notes": notes,
+        "lines-TOTAL_FORMS": "2",
+        "lines-INITIAL_FORMS": "1",
+        "lines-MIN_NUM_FORMS": "0",
+        "lines-MAX_NUM_FORMS": "1000",
+        "lines-0-id": line.pk,
+        "lines-0-order": order.pk,
+        "lines-0-product": line.product,
+        "lines-0-quantity": quantity,
+        "lines-0-unit_price": "5.00",
+        "lines-1-id": "",
+        "lines-1-order": order.pk,
+        "lines-1-product": "",
+        "lines-1-quantity": "1",
+        "lines-1-unit_price": "",
+        "_locks_lease": hidden(page, "_locks_lease"),
+        "_locks_version": hidden(page, "_locks_version"),
+        "_locks_base": hidden(page, "_locks_base"),
+        then: "1",
+    }
+
+
+def merge_submit(client, obj, merge_page, **choices):
+    data = {}
+    for key, value in re.findall(
+        r'<input type="hidden" name="([^"]+)" value="([^"]*)"', merge_page.text
+    ):
+        data.setdefault(key, []).append(value)
+    data.update({key: [value] for key, value in choices.items()})
+    data["_continue"] = ["1"]
+    return client.post(change_url(obj), data)
+
+
+def test_merge_never_reverts_order_lines_someone_else_changed(customer, alice, bob, fake_clock):
+    order = Order.objects.create(customer=customer, reference="ORD-1")
+    line = OrderLine.objects.create(order=order, product="Lamp", quantity=1, unit_price="5.00")
+    alice_client, bob_client = client_for(alice), client_for(bob)
+    alice_page = alice_client.get(change_url(order))
+    fake_clock.advance(60)  # Alice's lock lapses; Bob changes the line's quantity
+    bob_page = bob_client.get(change_url(order))
+    assert (
+        bob_client.post(
+            change_url(order),
+            order_data(bob_page, order, customer, line, quantity="5", then="_save"),
+        ).status_code
+        == 302
+    )
+
+    merge = alice_client.post(
+        change_url(order),
+        order_data(alice_page, order, customer, line, quantity="1", notes="alice note"),
+    )
+    assert "Save merged version" in merge.text
+    assert "only they changed these" in merge.text
+    saved = merge_submit(alice_client, order, merge)
+    assert saved.status_code == 302, saved.text[:3000]
+    line.refresh_from_db()
+    order.refresh_from_db()
+    assert (line.quantity, order.notes, order.version) == (5, "alice note", 3)
+
+
+def test_merge_asks_when_both_changed_the_lines(customer, alice, bob, fake_clock):
+    order = Order.objects.create(customer=customer, reference="ORD-2")
+    line = OrderLine.objects.create(order=order, product="Lamp", quantity=1, unit_price="5.00")
+    alice_client, bob_client = client_for(alice), client_for(bob)
+    alice_page = alice_client.get(change_url(order))
+    fake_clock.advance(60)
+    bob_page = bob_client.get(change_url(order))
+    bob_client.post(
+        change_url(order), order_data(bob_page, order, customer, line, quantity="5", then="_save")
+    )
+    merge = alice_client.post(
+        change_url(order), order_data(alice_page, order, customer, line, quantity="7")
+    )
+    assert "changed on both sides" in merge.text
+    assert 'name="_locks_inline_lines" value="theirs"' in merge.text
+    merge_submit(alice_client, order, merge, _locks_inline_lines="theirs")
+    line.refresh_from_db()
+    assert line.quantity == 5
+    # and choosing "yours" the next time keeps Alice's rows
+    page = alice_client.get(change_url(order))
+    fake_clock.advance(60)
+    bob_page = bob_client.get(change_url(order))
+    bob_client.post(
+        change_url(order), order_data(bob_page, order, customer, line, quantity="6", then="_save")
+    )
+    merge = alice_client.post(
+        change_url(order), order_data(page, order, customer, line, quantity="9")
+    )
+    merge_submit(alice_client, order, merge, _locks_inline_lines="yours")
+    line.refresh_from_db()
+    assert line.quantity == 9

@@ -15,6 +15,7 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
 
 from . import clock, services
 from .conf import lock_settings
@@ -165,8 +166,15 @@ class LockConsumer(AsyncWebsocketConsumer):
     def _record(self, data: Any, action: str = "view") -> RecordRef:
         if not isinstance(data, dict):
             raise BadRequest("bad_message", 'A record is {"ct": <id>, "pk": "<id>"}.')
-        ct_id, pk = data.get("ct"), data.get("pk")
-        if not isinstance(ct_id, int) or not isinstance(pk, (str, int)) or len(str(pk)) > 255:
+        return self._records(data.get("ct"), [data.get("pk")], action)[0]
+
+    def _records(self, ct_id: Any, pks: list[Any], action: str = "view") -> list[RecordRef]:
+        """The named records of one model, checked for permission and existence in one query."""
+        valid_ct = isinstance(ct_id, int) and not isinstance(ct_id, bool)
+        if not valid_ct or not all(
+            isinstance(pk, (str, int)) and not isinstance(pk, bool) and len(str(pk)) <= 255
+            for pk in pks
+        ):
             raise BadRequest("bad_message", 'A record is {"ct": <id>, "pk": "<id>"}.')
         try:
             model = ContentType.objects.get_for_id(ct_id).model_class()
@@ -175,14 +183,16 @@ class LockConsumer(AsyncWebsocketConsumer):
         if model is None:
             raise BadRequest("not_found", "No such record.")
         if not self._may(model, action):
-            raise BadRequest("forbidden", "You may not view this record.")
+            verb = "view" if action == "view" else "edit"
+            raise BadRequest("forbidden", f"You may not {verb} this record.")
         try:
-            obj = model._default_manager.filter(pk=pk).first()
-        except (ValueError, TypeError):
-            obj = None
-        if obj is None:
+            found = {str(obj.pk): obj for obj in model._default_manager.filter(pk__in=pks)}
+        except (ValueError, TypeError, ValidationError):
+            found = {}
+        missing = [pk for pk in pks if str(pk) not in found]
+        if missing:
             raise BadRequest("not_found", "No such record.")
-        return RecordRef(ct_id, str(obj.pk), str(obj)[:200])
+        return [RecordRef(ct_id, str(pk), str(found[str(pk)])[:200]) for pk in pks]
 
     def _may(self, model, action: str) -> bool:
         opts = model._meta
@@ -233,8 +243,7 @@ class LockConsumer(AsyncWebsocketConsumer):
                 raise BadRequest("bad_message", 'Rows are {"ct": <id>, "pks": [...]}.')
             if len(rows["pks"]) > MAX_ROWS:
                 raise BadRequest("too_large", f"At most {MAX_ROWS} rows per subscription.")
-            ct = rows.get("ct")
-            refs = [self._record({"ct": ct, "pk": pk}) for pk in rows["pks"]]
+            refs = self._records(rows.get("ct"), rows["pks"])
             return [(record_group(ref), ref.content_type_id) for ref in refs]
         if message.get("console") is True:
             if not self._may_watch_console():

@@ -296,3 +296,27 @@ async def test_unrelated_user_change_keeps_socket_open(bob, customer):
     await sync_to_async(rename)()
     assert (await ask(socket, {"type": "ping"}))["type"] == "pong"
     await socket.disconnect()
+
+
+async def test_rows_subscription_checks_all_rows_in_one_go(alice, customer):
+    from records.models import Customer
+
+    others = await sync_to_async(
+        lambda: [
+            Customer.objects.create(name=f"C{i}", email=f"c{i}@example.com").pk for i in range(3)
+        ]
+    )()
+    socket = await open_socket(alice)
+    ct = record(customer)["ct"]
+    reply = await ask(
+        socket, {"type": "subscribe", "rows": {"ct": ct, "pks": [str(p) for p in others]}}
+    )
+    assert reply == {"type": "subscribed", "topics": 3}
+    bad = await ask(
+        socket, {"type": "subscribe", "rows": {"ct": ct, "pks": [str(others[0]), "999999"]}}
+    )
+    assert bad["code"] == "not_found"
+    assert (await ask(socket, {"type": "subscribe", "record": {"ct": True, "pk": "1"}}))[
+        "code"
+    ] == "bad_message"
+    await socket.disconnect()

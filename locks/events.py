@@ -53,7 +53,7 @@ CONSOLE_GROUP = "locks.console"
 
 
 def record_group(ref: RecordRef) -> str:
-    return f"{RECORD_PREFIX}{ref.key}"
+    return record_group_for_key(ref.key)
 
 
 def record_group_for_key(key: str) -> str:
@@ -71,24 +71,33 @@ def deliver(event: dict[str, Any]) -> None:
         event_published.send(sender=None, event=event)
     except Exception:
         logger.exception("A receiver of %s failed", event.get("type"))
+    messages = {
+        group: {"type": "locks.event", "topic": group, "event": event}
+        for group in topics_for(event)
+    }
+    if not send_to_groups(messages):
+        logger.error("Could not publish %s to the channel layer", event.get("type"))
+
+
+def send_to_groups(messages: dict[str, dict[str, Any]]) -> bool:
+    """Send each group its message, all at once and bounded in time (a Redis that hangs
+    must not hang a save's response). False, logged, when the layer failed."""
     try:
         from channels.layers import get_channel_layer
 
         layer = get_channel_layer()
         if layer is None:
-            return
-        async_to_sync(_send)(layer, event)
+            return True
+
+        async def send_all() -> None:
+            sends = [layer.group_send(group, message) for group, message in messages.items()]
+            await asyncio.wait_for(asyncio.gather(*sends), timeout=PUBLISH_TIMEOUT)
+
+        async_to_sync(send_all)()
+        return True
     except Exception:
-        logger.exception("Could not publish %s to the channel layer", event.get("type"))
-
-
-async def _send(layer, event: dict[str, Any]) -> None:
-    """All topics at once, bounded: a Redis that hangs must not hang the save's response."""
-    sends = [
-        layer.group_send(group, {"type": "locks.event", "topic": group, "event": event})
-        for group in topics_for(event)
-    ]
-    await asyncio.wait_for(asyncio.gather(*sends), timeout=PUBLISH_TIMEOUT)
+        logger.exception("Channel layer send to %d group(s) failed", len(messages))
+        return False
 
 
 USER_PREFIX = "locks.user."
@@ -100,28 +109,12 @@ def user_group(user_id: int) -> str:
 
 def publish_user_changed(user_ids: list[int]) -> None:
     """After commit, tell these users' open sockets to check their permissions again."""
-    if user_ids:
-        transaction.on_commit(lambda: _deliver_user_changed(list(user_ids)), robust=True)
-
-
-def _deliver_user_changed(user_ids: list[int]) -> None:
-    try:
-        from channels.layers import get_channel_layer
-
-        layer = get_channel_layer()
-        if layer is None:
-            return
-
-        async def send() -> None:
-            sends = [
-                layer.group_send(user_group(uid), {"type": "locks.user", "topic": user_group(uid)})
-                for uid in user_ids
-            ]
-            await asyncio.wait_for(asyncio.gather(*sends), timeout=PUBLISH_TIMEOUT)
-
-        async_to_sync(send)()
-    except Exception:
-        logger.exception("Could not tell open pages that %d user(s) changed", len(user_ids))
+    groups = [user_group(uid) for uid in user_ids]
+    if groups:
+        transaction.on_commit(
+            lambda: send_to_groups({g: {"type": "locks.user", "topic": g} for g in groups}),
+            robust=True,
+        )
 
 
 def topics_for(event: dict[str, Any]) -> list[str]:

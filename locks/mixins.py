@@ -163,7 +163,8 @@ class LockedAdminMixin:
                 request.POST = apply_choices(
                     request.POST, form_class, obj, self._unbound_formsets(request, obj)
                 )
-            state = services.get_state(ref)
+            # The lock is read (and on PostgreSQL locked) when the form validates: check_write.
+            state = FREE
             based_on = _int_or_none(request.POST.get(VERSION_FIELD))
         else:
             # This tab's lease, if it has one: handed over by the previous POST ("Save and
@@ -224,11 +225,11 @@ class LockedAdminMixin:
         commit, so nobody can take the lock between this check and the save.
         """
         ctx = request._locks
+        now = clock.now()
         try:
             ctx.state = services.check_lease(obj, request.user, ctx.lease)
         except services.LeaseError as refused:
             ctx.refused = True
-            now = clock.now()
             if refused.state.is_live(now):
                 form.add_error(
                     None,
@@ -255,7 +256,7 @@ class LockedAdminMixin:
                         "now: check your changes and save again."
                     ),
                 )
-            ctx.policy = LockPolicy(ctx.state, request.user, ctx.lease, now)
+        ctx.policy = LockPolicy(ctx.state, request.user, ctx.lease, now)
         if check_version and isinstance(obj, VersionedModel):
             latest = current_version(type(obj), obj.pk)
             if ctx.based_on_version is None or ctx.based_on_version != latest:
@@ -339,6 +340,8 @@ class LockedAdminMixin:
         current = type(obj)._base_manager.get(pk=obj.pk)
         form_class = super().get_form(request, current, change=True)
         fields = merge_fields(form_class, current, form, request.POST.get(BASE_FIELD))
+        shown = {f.name for f in fields}  # posted again by the merge table itself
+        skip = {"csrfmiddlewaretoken", VERSION_FIELD, LEASE_FIELD, MERGE_FIELD, BASE_FIELD}
         inlines = merge_inlines(
             [inline.formset for inline in context.get("inline_admin_formsets", [])],
             self._unbound_formsets(request, current),
@@ -357,16 +360,9 @@ class LockedAdminMixin:
                 "hidden_post": [
                     (key, value)
                     for key, values in request.POST.lists()
-                    if key
-                    not in {
-                        "csrfmiddlewaretoken",
-                        VERSION_FIELD,
-                        LEASE_FIELD,
-                        MERGE_FIELD,
-                        BASE_FIELD,
-                    }
+                    if key not in skip
+                    and key not in shown
                     and not key.startswith((CHOICE_PREFIX, INLINE_CHOICE_PREFIX))
-                    and key not in {f.name for f in fields}
                     for value in values
                 ],
                 "lease": ctx.lease,
@@ -480,20 +476,13 @@ class LockedAdminMixin:
 
     def get_list_display(self, request):
         def lock_badge(obj):
-            states = getattr(request, "_locks_states", {})
-            state = states.get(str(obj.pk), FREE)
-            key = ref_for(obj).key
+            state = getattr(request, "_locks_states", {}).get(str(obj.pk), FREE)
             if state.holder_id is None:
-                return format_html(
-                    '<span class="locks-badge" data-locks-key="{}" data-locks-pk="{}"></span>',
-                    key,
-                    obj.pk,
-                )
+                return format_html('<span class="locks-badge" data-locks-pk="{}"></span>', obj.pk)
             label = _("You") if state.holder_id == request.user.pk else state.holder_name
             return format_html(
-                '<span class="locks-badge locks-badge-held" data-locks-key="{}" data-locks-pk="{}" '
-                'title="{}">✎ {}</span>',
-                key,
+                '<span class="locks-badge locks-badge-held" data-locks-pk="{}" title="{}">'
+                "✎ {}</span>",
                 obj.pk,
                 _("Being edited by %(holder)s") % {"holder": state.holder_name},
                 label,

@@ -8,9 +8,8 @@ count as free at once; `release_stale` only tidies up and writes their audit eve
 
 from __future__ import annotations
 
-import logging
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,8 +23,6 @@ from .models import EditLock, LockEvent, live_q, stale_q
 from .policy import LockPolicy, is_lock_manager
 from .records import RecordRef, ref_for
 from .state import FREE, LockState, display_name
-
-logger = logging.getLogger("locks.services")
 
 Kind = LockEvent.Kind
 
@@ -46,7 +43,6 @@ class Outcome:
     state: LockState
     lease: str = ""
     detail: str = ""
-    released: list[Any] = field(default_factory=list)
 
 
 def new_lease() -> str:

@@ -146,10 +146,6 @@
     });
   };
 
-  Live.prototype.send = function (message) {
-    if (this.connected) { this.socket.send(JSON.stringify(message)); }
-  };
-
   /* A request with a reply; resolves with null when the socket fails or 5 s pass. */
   Live.prototype.ask = function (message) {
     var self = this;

@@ -21,6 +21,7 @@ from . import clock, services
 from .conf import lock_settings
 from .events import CONSOLE_GROUP, record_group, user_group
 from .hub import get_hub
+from .live import channel_layer_configured
 from .policy import LockPolicy, is_lock_manager
 from .records import RecordRef
 from .signals import record_values
@@ -47,6 +48,9 @@ class LockConsumer(AsyncWebsocketConsumer):
         user = self.scope.get("user")
         if user is None or not user.is_authenticated or not user.is_active or not user.is_staff:
             await self.close(code=4403)
+            return
+        if not channel_layer_configured():  # no layer, no events: refuse (manage.py check says why)
+            await self.close(code=4503)
             return
         self.user = user
         self.topics: set[str] = set()

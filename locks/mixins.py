@@ -33,6 +33,7 @@ from django.views.i18n import JavaScriptCatalog
 
 from . import clock, services, views
 from .conf import lock_settings
+from .live import websocket_url
 from .merge import (
     BASE_FIELD,
     CHOICE_PREFIX,
@@ -319,7 +320,7 @@ class LockedAdminMixin:
             "ct": ctx.ref.content_type_id,
             "pk": ctx.ref.object_pk,
             "fence": ctx.state.fence,
-            "ws_url": lock_settings.WEBSOCKET_URL,
+            "ws_url": websocket_url(request),
             "lease": ctx.lease,
             "version": version,
             "record_key": ctx.ref.key,
@@ -566,7 +567,7 @@ class LockedAdminMixin:
                 "ct": ct.pk,
                 "states_url": reverse(f"{self.admin_site.name}:{self._lock_prefix}_states"),
                 "jsi18n": reverse(f"{self.admin_site.name}:{self._lock_prefix}_jsi18n"),
-                "ws_url": lock_settings.WEBSOCKET_URL,
+                "ws_url": websocket_url(request),
                 "interval": lock_settings.HEARTBEAT_INTERVAL,
             },
         }

@@ -14,3 +14,7 @@ class LocksConfig(AppConfig):
         from . import signals  # noqa: F401  (connects the record-event receivers)
 
         checks.register(lock_checks.check_settings, "locks")
+        checks.register(lock_checks.check_installed_apps, "locks")
+        checks.register(lock_checks.check_channel_layer, "locks")
+        checks.register(lock_checks.check_database, "locks")
+        checks.register(lock_checks.check_redis_layer, "locks")

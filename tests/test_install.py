@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.live import free_port, wait_for_port
+from tests.live import start_daphne, stop_processes
 
 pytestmark = pytest.mark.install
 
@@ -340,27 +340,8 @@ def test_live_updates_on_asgi_from_the_install_guide(project, env, tmp_path):
         apply_block(live, language, code, env)
     assert "no issues" in run([sys.executable, "manage.py", "check"], live, env)
 
-    port = free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(port),
-            "mysite.asgi:application",
-        ],
-        cwd=live,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    server, base = start_daphne("mysite.asgi:application", live, env, tmp_path)
     try:
-        wait_for_port(port, server)
-        base = f"http://127.0.0.1:{port}"
         session = login(base, "bob")
         request = urllib.request.Request(
             f"{base}/admin/books/book/1/change/", headers={"Cookie": f"sessionid={session}"}
@@ -368,7 +349,7 @@ def test_live_updates_on_asgi_from_the_install_guide(project, env, tmp_path):
         page = urllib.request.urlopen(request, timeout=30).read().decode()
         assert 'data-ws-url="/ws/locks/"' in page
         with websockets_client.connect(
-            f"ws://127.0.0.1:{port}/ws/locks/",
+            base.replace("http://", "ws://") + "/ws/locks/",
             additional_headers={"Cookie": f"sessionid={session}", "Origin": base},
             open_timeout=30,
         ) as socket:
@@ -376,12 +357,7 @@ def test_live_updates_on_asgi_from_the_install_guide(project, env, tmp_path):
         assert welcome["type"] == "welcome"
         assert welcome["user"]["name"] == "bob"
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        stop_processes([server])
 
     redis_blocks = doc_blocks("Several server processes", "## How pages know")
     assert [lang for lang, _ in redis_blocks] == ["sh", "python"]

@@ -11,6 +11,8 @@ class LocksConfig(AppConfig):
         from django.core import checks
 
         from . import checks as lock_checks
-        from . import signals  # noqa: F401  (connects the record-event receivers)
+        from . import sessions, signals  # noqa: F401  (connect their receivers)
+
+        sessions.connect_session_model()
 
         checks.register(lock_checks.check_settings, "locks")

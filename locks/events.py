@@ -32,6 +32,7 @@ LOCK_HANDOVER_REQUESTED = "lock.handover_requested"
 RECORD_SAVED = "record.saved"
 RECORD_CREATED = "record.created"
 RECORD_DELETED = "record.deleted"
+RECORD_EVENTS = frozenset({RECORD_SAVED, RECORD_CREATED, RECORD_DELETED})
 
 KIND_TO_EVENT = {
     "acquired": LOCK_ACQUIRED,
@@ -118,8 +119,12 @@ def publish_user_changed(user_ids: list[int]) -> None:
 
 
 def topics_for(event: dict[str, Any]) -> list[str]:
-    """The record's topic (its change form and the change lists showing it) and the console."""
-    return [record_group_for_key(event["record"]["key"]), CONSOLE_GROUP]
+    """The record's topic (its change form and the change lists showing it); lock events go
+    to the console too (which never hears record values)."""
+    topics = [record_group_for_key(event["record"]["key"])]
+    if event["type"] not in RECORD_EVENTS:
+        topics.append(CONSOLE_GROUP)
+    return topics
 
 
 def record_payload(ref: RecordRef) -> dict[str, Any]:

@@ -24,8 +24,9 @@ from typing import Any, Protocol
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
-from . import services
-from .events import RECORD_PREFIX
+from . import authority, services
+from .authority import Grant
+from .events import RECORD_CREATED, RECORD_PREFIX, RECORD_SAVED
 
 logger = logging.getLogger("locks.hub")
 
@@ -37,9 +38,17 @@ PRESENCE_NAMES = 50
 
 
 class Subscriber(Protocol):
+    user: Any
+
     async def deliver(self, text: str) -> None: ...
 
+    def grant_for(self, topic: str) -> Grant | None: ...
+
     async def recheck(self) -> None: ...
+
+    async def revoke(self, topic: str) -> None: ...
+
+    async def session_ended(self, fingerprints: list[str]) -> None: ...
 
 
 class Hub:
@@ -130,8 +139,55 @@ class Hub:
             # A user's permissions or account changed: their sockets check again.
             await asyncio.gather(*(member.recheck() for member in list(members)))
             return
-        text = json.dumps(message["event"])  # once, for every socket
-        await self._send_all(list(members), text)
+        if message.get("type") == "locks.session":
+            # Sessions of a user ended (logout, deleted): their sockets close.
+            ended = message.get("sessions", [])
+            await asyncio.gather(*(member.session_ended(ended) for member in list(members)))
+            return
+        await self.deliver_event(topic, list(members), message["event"])
+
+    async def deliver_event(
+        self, topic: str, members: list[Subscriber], event: dict[str, Any]
+    ) -> None:
+        """Shape the event once per distinct grant (the fields those sockets' users may see)
+        and encode it once per shape: the fan-out stays one loop over the sockets."""
+        audiences: dict[Grant, list[Subscriber]] = defaultdict(list)
+        ask_again: list[Subscriber] = []
+        for member in members:
+            given = member.grant_for(topic)
+            if given is None:
+                continue
+            if given.dynamic and event.get("type") in (RECORD_SAVED, RECORD_CREATED):
+                ask_again.append(member)
+            else:
+                audiences[given].append(member)
+        if ask_again:
+            await self._regrant(topic, ask_again, event, audiences)
+        for given, sockets in audiences.items():
+            shaped = authority.shape_event(event, given)
+            if shaped is not None:
+                await self._send_all(sockets, json.dumps(shaped))
+
+    async def _regrant(
+        self,
+        topic: str,
+        members: list[Subscriber],
+        event: dict[str, Any],
+        audiences: dict[Grant, list[Subscriber]],
+    ) -> None:
+        """A ModelAdmin that decides by the row is asked again, once per user, after the row
+        changed: a row that left a user's view is not sent to them and their socket closes."""
+        record = event.get("record", {})
+        users = {member.user.pk: member.user for member in members}
+        fresh = await database_sync_to_async(authority.regrant_users)(
+            record.get("ct"), str(record.get("pk")), users
+        )
+        for member in members:
+            given = fresh.get(member.user.pk)
+            if given is None:
+                await member.revoke(topic)
+            else:
+                audiences[given].append(member)
 
     async def _send_all(self, members: list[Subscriber], text: str) -> None:
         """One after another (a send only queues bytes), yielding now and then so the server

@@ -111,8 +111,10 @@
       }
       self.handlers.message(message);
     };
-    socket.onclose = function () {
+    socket.onclose = function (event) {
       var was = self.connected;
+      // 4401: the session behind this socket ended (logout, expiry, password change).
+      if (event && event.code === 4401 && self.handlers.ended) { self.handlers.ended(); }
       self.connected = false;
       self.subscribed = false;
       self.socket = null;
@@ -228,8 +230,10 @@
     this.live = d.wsUrl ? new Live(d.wsUrl, {
       open: this.onOpen.bind(this),
       message: this.onMessage.bind(this),
-      close: this.onClose.bind(this)
+      close: this.onClose.bind(this),
+      ended: this.onEnded.bind(this)
     }) : null;
+    this.sessionEnded = false;
   }
 
   ChangeForm.prototype.start = function () {
@@ -292,6 +296,7 @@
     }
     request.then(function (reply) {
       self.failures = 0;
+      self.sessionEnded = false;
       if (!self.live || self.live.connected) { self.status(""); }
       self.applyState(reply);
       self.schedule(self.interval);
@@ -301,7 +306,7 @@
       if (live && self.live) { self.live.drop(); }
       self.active = self.active || wasActive;
       self.failures += 1;
-      self.status(gettext("Cannot reach the server. Retrying…"));
+      self.status(self.sessionEnded ? self.endedText() : gettext("Cannot reach the server. Retrying…"));
       self.schedule(Math.min(self.interval, backoff(self.failures, self.interval)));
     });
   };
@@ -317,7 +322,18 @@
     });
   };
 
+  /* The session ended: say so; what the user typed stays in this tab (sessionStorage). */
+  ChangeForm.prototype.onEnded = function () {
+    this.sessionEnded = true;
+    this.status(this.endedText());
+  };
+
+  ChangeForm.prototype.endedText = function () {
+    return gettext("Your session has ended. Log in again in another tab to go on; what you typed stays on this page.");
+  };
+
   ChangeForm.prototype.onClose = function () {
+    if (this.sessionEnded) { this.schedule(1000); return; }
     this.status(interpolate(gettext("Live updates paused; checking every %(s)s s."), { s: this.interval / 1000 }, true));
     this.schedule(1000);
   };

@@ -157,10 +157,11 @@ def test_logout_on_one_process_closes_the_socket_on_another(redis_site):
             )
             await loop.run_in_executor(None, opener.open, logout)
             started = time.monotonic()
-            with pytest.raises(websockets.ConnectionClosed) as closed:
+            try:
                 while True:
                     await asyncio.wait_for(socket.recv(), 5)
-            return closed.value.rcvd.code, time.monotonic() - started
+            except websockets.ConnectionClosed as closed:
+                return closed.rcvd.code, time.monotonic() - started
 
     code, took = in_thread(scenario())
     assert code == 4401

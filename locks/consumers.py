@@ -299,7 +299,7 @@ class LockConsumer(AsyncWebsocketConsumer):
             if ref is not None:
                 self.records[topic] = ref
             if topic not in self.topics:
-                await self.hub.subscribe(self, topic)
+                await self.hub.subscribe(self, topic, ref)
                 self.topics.add(topic)
         if presence and len(topics) == 1 and topics[0] != CONSOLE_GROUP:
             self.hub.join_presence(self, topics[0], self.user.pk, display_name(self.user))

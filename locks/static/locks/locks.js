@@ -315,11 +315,24 @@
     var self = this;
     this.status("");
     this.live.subscribe({ record: this.record, presence: true }).then(function (ok) {
-      if (!ok) { return; }
       // Resync: anything missed while disconnected (lock changes, a newer version).
-      self.live.ask({ type: "sync", record: self.record, version: self.version, lease: self.lease })
-        .then(function (reply) { if (reply && reply.type === "state") { self.applyState(reply); } });
+      if (ok) { self.resync(); }
     });
+  };
+
+  ChangeForm.prototype.resync = function () {
+    var self = this;
+    this.live.ask({ type: "sync", record: this.record, version: this.version, lease: this.lease })
+      .then(function (reply) { if (reply && reply.type === "state") { self.applyState(reply); } });
+  };
+
+  /* A digest says where the record stands; a page that saw less missed an event. */
+  ChangeForm.prototype.behind = function (digest) {
+    var lock = this.lock;
+    if (!lock) { return true; }
+    var holder = lock.held ? lock.holder_id : null;
+    return lock.fence !== digest.fence || holder !== digest.holder_id ||
+      (digest.version !== null && digest.version !== this.version);
   };
 
   /* The session ended: say so; what the user typed stays in this tab (sessionStorage). */
@@ -341,8 +354,11 @@
   ChangeForm.prototype.onMessage = function (message) {
     var type = message.type || "";
     if (type === "presence") { this.showPresence(message); return; }
+    if (type === "resync") { this.resync(); return; }  // the server's layer came back
     if (!message.record || String(message.record.pk) !== String(this.record.pk) || message.record.ct !== this.record.ct) { return; }
-    if (type.indexOf("lock.") === 0) {
+    if (type === "digest") {
+      if (this.behind(message)) { this.resync(); }
+    } else if (type.indexOf("lock.") === 0) {
       this.applyLock(message.lock, type);
     } else if (type === "record.saved") {
       this.applyValues(message.values || {}, message.version);
@@ -649,6 +665,13 @@
     }).then(done, done);
   };
 
+  /* Many row digests may arrive together: one resync for all of them. */
+  ChangeList.prototype.resyncSoon = function () {
+    var self = this;
+    if (this.resyncTimer) { return; }
+    this.resyncTimer = setTimeout(function () { self.resyncTimer = null; self.resync(); }, 200);
+  };
+
   ChangeList.prototype.onOpen = function () {
     var self = this;
     var pks = this.pks();
@@ -663,6 +686,7 @@
 
   ChangeList.prototype.onMessage = function (message) {
     var type = message.type || "";
+    if (type === "resync" || type === "digest") { this.resyncSoon(); return; }
     if (this.console) {
       if (type.indexOf("lock.") === 0) { this.reloadTable(); }
       return;

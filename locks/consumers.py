@@ -142,17 +142,28 @@ class LockConsumer(AsyncWebsocketConsumer):
             await self.close(code=FORBIDDEN)
 
     async def _watch_session(self) -> None:
-        """Expiry, and deletions nobody announced (raw SQL, a cache backend), close the
-        socket too: checked when the session expires and every SESSION_RECHECK seconds."""
+        """Expiry, and changes nobody announced (raw SQL, a cache-only session store), close
+        the socket too: checked when the session expires and every SESSION_RECHECK seconds,
+        with the user read again (messages themselves never read the user)."""
         while not self.ended:
             await asyncio.sleep(self.session.seconds_to_next_check())
             try:
-                alive = await database_sync_to_async(self.session.is_alive)(self.user)
+                alive = await self._session_alive()
             except Exception:
                 logger.exception("Could not check a socket's session")
                 continue
             if not alive:
                 await self.end_session()
+
+    @database_sync_to_async
+    def _session_alive(self) -> bool:
+        from django.contrib.auth import get_user_model
+
+        fresh = get_user_model()._default_manager.filter(pk=self.user.pk).first()
+        if not self.session.is_alive(fresh):
+            return False
+        self.user = fresh
+        return True
 
     @database_sync_to_async
     def _still_allowed(self) -> int:
@@ -208,7 +219,6 @@ class LockConsumer(AsyncWebsocketConsumer):
             handler = getattr(self, "on_" + message["type"].replace(".", "_"), None)
             if handler is None or message["type"] not in HANDLED:
                 raise BadRequest("unknown_type", f"Unknown message type {message['type']!r}.")
-            await self.refresh_user()
             reply = await handler(message)
             if reply is not None:
                 if request_id is not None:
@@ -227,16 +237,6 @@ class LockConsumer(AsyncWebsocketConsumer):
             await self.send_json(reply)
 
     # ------------------------------------------------------------ permissions
-
-    @database_sync_to_async
-    def refresh_user(self) -> None:
-        """Rights are read afresh for every message, so a revoked one takes effect."""
-        from django.contrib.auth import get_user_model
-
-        fresh = get_user_model()._default_manager.filter(pk=self.user.pk).first()
-        if fresh is None or not fresh.is_active or not fresh.is_staff:
-            raise BadRequest("forbidden", "Your account may no longer use this page.")
-        self.user = fresh
 
     def _request(self):
         return authority.request_for(self.user, self.scope)

@@ -4,7 +4,8 @@ Logout and deleted sessions are announced through the channel layer (every serve
 hears it and closes that session's sockets with 4401); a password change or a lost staff
 flag reaches the sockets as a user change (`locks.signals`) and is checked here. Expiry, and
 deletions nobody announced (raw SQL, cache-only session stores), are caught by each socket's
-own timer: at the session's expiry and every SESSION_RECHECK seconds.
+own timer: at the session's expiry and every SESSION_RECHECK seconds (which also reads the
+user again, so rights changed behind Django's back are noticed without a read per message).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from django.utils.crypto import constant_time_compare
 
 from . import events
 
-SESSION_RECHECK = 60.0  # seconds between two checks of a socket's session in the store
+SESSION_RECHECK = 120.0  # seconds between two checks of a socket's session and user
 
 
 def fingerprint(session_key: str | None) -> str:
@@ -38,16 +39,20 @@ def _store(session_key: str | None):
     return import_module(settings.SESSION_ENGINE).SessionStore(session_key)
 
 
-def _expiry(store) -> datetime | None:
-    """When the stored session expires (the database row's date where there is one)."""
-    model = getattr(store, "get_model_class", None)
-    if model is not None and store.session_key:
-        row = model()._default_manager.filter(session_key=store.session_key).first()
-        return row.expire_date if row is not None else None
+def _stored(session_key: str) -> tuple[dict[str, Any], datetime | None]:
+    """The session's data and expiry as stored: one query for database-backed stores."""
+    store = _store(session_key)
+    get_model = getattr(store, "get_model_class", None)
+    if get_model is not None:
+        row = get_model()._default_manager.filter(session_key=session_key).first()
+        if row is None or row.expire_date <= timezone.now():
+            return {}, None
+        return store.decode(row.session_data), row.expire_date
+    data = store.load()
     try:
-        return store.get_expiry_date()
+        return data, store.get_expiry_date() if data else None
     except Exception:
-        return None
+        return data, None
 
 
 def hash_matches(session_hash: str, user) -> bool:
@@ -73,12 +78,9 @@ class SessionBinding:
     @classmethod
     def of(cls, scope: dict[str, Any]) -> SessionBinding:
         session = scope["session"]
-        return cls(
-            key=session.session_key,
-            fingerprint=fingerprint(session.session_key),
-            user_id=str(session.get(SESSION_KEY, "")),
-            expires_at=_expiry(session),
-        )
+        key = session.session_key
+        expires_at = _stored(key)[1] if key else None
+        return cls(key, fingerprint(key), str(session.get(SESSION_KEY, "")), expires_at)
 
     def seconds_to_next_check(self) -> float:
         if self.expires_at is None:
@@ -91,14 +93,10 @@ class SessionBinding:
         password hash; and the user may still use the admin."""
         if user is None or not user.is_active or not user.is_staff or not self.key:
             return False
-        store = _store(self.key)
-        data = store.load()
+        data, self.expires_at = _stored(self.key)
         if not data or str(data.get(SESSION_KEY, "")) != self.user_id:
             return False
-        if str(user.pk) != self.user_id or not hash_matches(data.get(HASH_SESSION_KEY, ""), user):
-            return False
-        self.expires_at = _expiry(store)
-        return self.expires_at is None or self.expires_at > timezone.now()
+        return str(user.pk) == self.user_id and hash_matches(data.get(HASH_SESSION_KEY, ""), user)
 
 
 # ---------------------------------------------------------------- announcing ended sessions

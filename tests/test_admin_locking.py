@@ -450,19 +450,19 @@ def test_save_racing_a_write_without_lock_shows_merge_screen(customer, alice, mo
     """The version guard is the last word: a write that commits between the form's version
     check and the save (here: a script, which takes no lock) turns the save into a merge
     screen, with the user's input, and nothing is overwritten."""
-    import locks.mixins
+    from locks.admin import change_form
 
     client = client_for(alice)
     page = client.get(change_url(customer))
     Customer.objects.filter(pk=customer.pk).update(version=2, notes="from a script")
-    real = locks.mixins.current_version
+    real = change_form.current_version
     reads = []
 
     def read_before_the_script_committed(model, pk):
         reads.append(pk)
         return 1 if len(reads) == 1 else real(model, pk)
 
-    monkeypatch.setattr(locks.mixins, "current_version", read_before_the_script_committed)
+    monkeypatch.setattr(change_form, "current_version", read_before_the_script_committed)
     response = client.post(change_url(customer), form_data(page, name="Mine"))
     assert response.status_code == 200
     assert "Save merged version" in response.text

@@ -1,4 +1,4 @@
-"""Admin integration: the lock manager console, the audit trail, and the ModelAdmin mixin."""
+"""The lock manager console and the audit trail: read-only ModelAdmins for the lock tables."""
 
 from __future__ import annotations
 
@@ -8,14 +8,11 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import clock, services
-from .conf import lock_settings
-from .mixins import LockedAdminMixin
-from .models import EditLock, LockEvent
-from .policy import ago, is_lock_manager
-from .records import RecordRef
-
-__all__ = ["EditLockAdmin", "LockEventAdmin", "LockedAdminMixin"]
+from .. import clock, services
+from ..conf import lock_settings
+from ..models import EditLock, LockEvent
+from ..policy import ago, is_lock_manager
+from ..records import RecordRef
 
 
 def record_link(obj) -> str:

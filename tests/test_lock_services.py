@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 from django.core.exceptions import PermissionDenied
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from locks import services
 from locks.models import EditLock, LockEvent
@@ -178,6 +179,39 @@ def test_query_budget(operation, customer, alice, bob, django_assert_max_num_que
     }
     with django_assert_max_num_queries(2):
         assert calls[operation]()
+
+
+@pytest.mark.parametrize("operation", ["take-over", "force-release", "request-handover"])
+def test_guarded_operations_take_three_queries(operation, customer, alice, bob, carol):
+    """Read (row-locked), compare-and-set, audit insert: nothing more (the savepoints of
+    their transaction, nested in the test's, aside)."""
+    services.get_state(customer)  # warm the content type cache
+    carol.has_perm("locks.manage_locks")  # and the manager's permission cache
+    services.acquire(customer, alice)
+    calls = {
+        "take-over": lambda: services.take_over(customer, carol),
+        "force-release": lambda: services.force_release(customer, carol),
+        "request-handover": lambda: services.request_handover(customer, bob),
+    }
+    with CaptureQueriesContext(connection) as queries:
+        outcome = calls[operation]()
+    statements = [q["sql"] for q in queries if "SAVEPOINT" not in q["sql"].upper()]
+    assert len(statements) <= 3, statements
+    assert outcome.ok
+    assert (
+        kinds(customer)[-1]
+        == {
+            "take-over": "taken_over",
+            "force-release": "force_released",
+            "request-handover": "handover_requested",
+        }[operation]
+    )
+    stored = services.get_state(customer)
+    assert (outcome.state.holder_id, outcome.state.lease, outcome.state.handover_requested_by) == (
+        stored.holder_id,
+        stored.lease,
+        stored.handover_requested_by,
+    )
 
 
 def test_reload_rotates_the_lease_so_the_old_pages_goodbye_is_void(customer, alice, bob):

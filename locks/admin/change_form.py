@@ -18,7 +18,9 @@ from ..records import ref_for
 from ..state import FREE
 from ..versioning import StaleVersionError, VersionedModel, current_version
 from ..views import continue_key, reclaim_cookie
+from .compose import extend_chosen_template
 from .context import LEASE_FIELD, MERGE_FIELD, VERSION_FIELD, LockContext, int_or_none
+from .forms import add_tokens, token_attrs, without_tokens
 
 
 class ChangeFormLockMixin:
@@ -73,27 +75,37 @@ class ChangeFormLockMixin:
             # again now finds the newer version and shows the merge screen with this input.
             return super().changeform_view(request, object_id, form_url, extra_context)
 
+    def get_fields(self, request, obj=None):
+        # The lock's inputs are added to the rendered fieldsets by render_change_form.
+        return without_tokens(super().get_fields(request, obj))
+
     def get_form(self, request, obj=None, change=False, **kwargs):
+        """The change form of a locked record carries the lock's hidden inputs (so any
+        template that renders the form renders them) and, on POST, checks them."""
+        if kwargs.get("fields") is not None:
+            kwargs["fields"] = without_tokens(kwargs["fields"])
         form_class = super().get_form(request, obj, change, **kwargs)
         ctx = getattr(request, "_locks", None)
-        if ctx is None or request.method != "POST":
+        if ctx is None:
             return form_class
-        if obj is None and "_saveasnew" in request.POST:
+        if request.method == "POST" and obj is None and "_saveasnew" in request.POST:
             target, save_as_new = ctx.target, True  # a copy, made from the locked screen
         elif self._lock_context(request, obj) is not None:
             target, save_as_new = obj, False
         else:
             return form_class
         admin = self
+        attrs = token_attrs()
+        if request.method == "POST":
 
-        class LockCheckedForm(form_class):
-            def clean(self):
-                cleaned = super().clean()
-                admin.check_write(request, target, self, check_version=not save_as_new)
+            def clean(form):
+                cleaned = super(locked, form).clean()
+                admin.check_write(request, target, form, check_version=not save_as_new)
                 return cleaned
 
-        LockCheckedForm.__name__ = form_class.__name__
-        return LockCheckedForm
+            attrs["clean"] = clean
+        locked = type(form_class.__name__, (form_class,), attrs)
+        return locked
 
     def check_write(self, request, obj: models.Model, form, *, check_version: bool = True) -> None:
         """Refuse the POST unless it carries the current lease and the current version.
@@ -167,17 +179,22 @@ class ChangeFormLockMixin:
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
         ctx = self._lock_context(request, obj)
-        if ctx is not None:
-            if ctx.conflict and request.method == "POST":
-                return self.render_merge(request, context, obj, ctx)
-            context["locks"] = self.lock_template_context(
-                request,
-                obj,
-                ctx,
-                context["adminform"].form,
-                [inline.formset for inline in context.get("inline_admin_formsets", [])],
-            )
-        return super().render_change_form(request, context, add, change, form_url, obj)
+        if ctx is None:
+            return super().render_change_form(request, context, add, change, form_url, obj)
+        if ctx.conflict and request.method == "POST":
+            return self.render_merge(request, context, obj, ctx)
+        adminform = context["adminform"]
+        locks = self.lock_template_context(
+            request,
+            obj,
+            ctx,
+            adminform.form,
+            [inline.formset for inline in context.get("inline_admin_formsets", [])],
+        )
+        context["locks"] = locks
+        add_tokens(adminform, locks)
+        response = super().render_change_form(request, context, add, change, form_url, obj)
+        return extend_chosen_template(response, "locks/admin/change_form.html")
 
     def lock_template_context(
         self, request, obj, ctx: LockContext, form=None, formsets=()

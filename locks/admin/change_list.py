@@ -17,6 +17,7 @@ from .. import clock, services
 from ..conf import lock_settings
 from ..records import ref_for
 from ..state import FREE
+from .compose import extend_chosen_template
 
 
 class ChangeListLockMixin:
@@ -127,7 +128,8 @@ class ChangeListLockMixin:
             },
         }
         try:
-            return super().changelist_view(request, extra_context)
+            response = super().changelist_view(request, extra_context)
         except services.LeaseError as refused:
             self._refuse(request, refused.state, _("saved"))
             return HttpResponseRedirect(request.get_full_path())
+        return extend_chosen_template(response, "locks/admin/change_list.html")

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from .. import clock, services
 from ..policy import LockPolicy
 from ..records import ref_for
+from .compose import extend_chosen_template
 from .context import LEASE_FIELD, LockContext
 
 
@@ -59,4 +60,5 @@ class DeleteLockMixin:
             **(extra_context or {}),
             "locks_page": {"lease": lease, "release_url": self.lock_url("release", obj.pk)},
         }
-        return super().delete_view(request, object_id, extra_context)
+        response = super().delete_view(request, object_id, extra_context)
+        return extend_chosen_template(response, "locks/admin/delete_confirmation.html")

@@ -12,8 +12,11 @@ the change POST (and its inlines, and "save as new"), the delete view, admin act
 
 from __future__ import annotations
 
+from django.urls import reverse
+
 from .change_form import ChangeFormLockMixin
 from .change_list import ChangeListLockMixin
+from .compose import lock_media
 from .delete import DeleteLockMixin
 from .merge_screen import MergeScreenMixin
 from .permissions import LockPermissionsMixin
@@ -31,8 +34,14 @@ class LockedAdminMixin(
     ChangeListLockMixin,
     LockUrlsMixin,
 ):
-    """Mix into a ModelAdmin (before admin.ModelAdmin) to lock its change forms."""
+    """Mix into a ModelAdmin (before admin.ModelAdmin) to lock its change forms.
 
-    change_form_template = "locks/change_form.html"
-    change_list_template = "locks/change_list.html"
-    delete_confirmation_template = "locks/delete_confirmation.html"
+    It composes with the admin's templates rather than replacing them: the pages Django
+    picks (the ModelAdmin's own templates, per-model and per-app overrides) stay in force.
+    """
+
+    @property
+    def media(self):
+        """The lock's script and stylesheet, after this model's JavaScript catalog."""
+        catalog = reverse(f"{self.admin_site.name}:{self._lock_prefix}_jsi18n")
+        return super().media + lock_media(catalog)

@@ -32,6 +32,8 @@ def extend_chosen_template(response: HttpResponse, page_template: str) -> HttpRe
     if not isinstance(response, TemplateResponse) or response.is_rendered:
         return response
     chosen = response.resolve_template(response.template_name)
+    if chosen.origin.template_name == page_template:
+        return response  # named as the admin's own template: it cannot extend itself
     response.context_data["locks_extends"] = chosen
     response.template_name = page_template
     return response

@@ -33,6 +33,8 @@ def test_own_change_form_template_is_used_locks_and_saves(alice, bob):
     assert "Alice is editing since" in bob_page.text
     assert 'name="_save"' not in bob_page.text  # read-only for everyone else
 
+    for shown in (page, bob_page):  # the declared fieldsets are not extended in place
+        assert shown.text.count('name="_locks_lease"') == 1
     saved = alice_client.post(url(record), {"title": "Final", **lock_inputs(page), "_save": "1"})
     assert saved.status_code == 302
     record.refresh_from_db()

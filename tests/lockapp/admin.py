@@ -34,5 +34,6 @@ class MemoAdmin(LockedAdminMixin, admin.ModelAdmin):
 
 @admin.register(Page)
 class PageAdmin(LockedAdminMixin, admin.ModelAdmin):
+    fieldsets = [("Page", {"fields": ["title"]})]
     change_form_template = "lockapp/page_change_form.html"
     delete_confirmation_template = "lockapp/page_delete_confirmation.html"

@@ -11,7 +11,9 @@ class LocksConfig(AppConfig):
         from django.core import checks
 
         from . import checks as lock_checks
-        from . import signals  # noqa: F401  (connects the record-event receivers)
+        from . import sessions, signals  # noqa: F401  (connect their receivers)
+
+        sessions.connect_session_model()
 
         checks.register(lock_checks.check_settings, "locks")
         checks.register(lock_checks.check_installed_apps, "locks")

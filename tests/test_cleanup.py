@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from io import StringIO
-
 import pytest
 from django.contrib.contenttypes.models import ContentType
-from django.core.management import call_command
 from django.core.management.base import CommandError
 
 from locks import cleanup, services
@@ -14,16 +11,9 @@ from locks.checks import check_audit_retention
 from locks.models import EditLock, LockEvent
 from locks.records import RecordRef
 from records.models import Customer
+from tests.commands import DAY, run
 
 pytestmark = pytest.mark.django_db
-
-DAY = 24 * 60 * 60
-
-
-def run(*args) -> str:
-    out = StringIO()
-    call_command(*args, stdout=out)
-    return out.getvalue()
 
 
 def edit_sessions(obj, user, count: int) -> None:

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 import json
 import re
-from io import StringIO
 
 import pytest
-from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.template.loader import render_to_string
 
@@ -17,16 +15,9 @@ from locks.models import LockEvent
 from locks.records import ref_for
 from locks.stats import contention_report, period_from
 from records.models import Customer
+from tests.commands import DAY, run
 
 pytestmark = pytest.mark.django_db
-
-DAY = 24 * 60 * 60
-
-
-def run(*args) -> str:
-    out = StringIO()
-    call_command(*args, stdout=out)
-    return out.getvalue()
 
 
 def merge_shown(obj, user, holder=None) -> None:

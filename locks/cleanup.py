@@ -7,6 +7,8 @@ tables are never locked for long while editors work.
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,11 +33,13 @@ _NEVER_LOCKED_APPS = frozenset({"locks", "sessions", "contenttypes", "admin", "m
 
 
 def remove_lock_of_deleted_record(sender, instance, **kwargs) -> None:
-    """post_delete, any model: drop the deleted record's lock row in the same transaction.
+    """post_delete, any model: drop the deleted record's lock row once the deletion commits.
 
     A lock of a record that no longer exists protects nothing, held or not; the holder's page
-    has been told of the deletion (`record.deleted`), and its next heartbeat finds no lease.
-    One query when the record had no lock row (the usual case).
+    is told of the deletion (`record.deleted`). After commit, not at once: the delete view
+    releases the deleter's lease in the same transaction, and that release belongs in the
+    audit trail. A rolled-back deletion keeps its lock. One query when the record had no lock
+    row (the usual case).
     """
     opts = instance._meta
     if opts.app_label in _NEVER_LOCKED_APPS or opts.apps is not global_apps:
@@ -43,15 +47,17 @@ def remove_lock_of_deleted_record(sender, instance, **kwargs) -> None:
     labels = {(opts.app_label, opts.model_name)}
     concrete = opts.concrete_model._meta
     labels.add((concrete.app_label, concrete.model_name))  # locked through a proxy's admin too
-    condition = models.Q()
-    for app_label, model_name in labels:
-        condition |= models.Q(content_type__app_label=app_label, content_type__model=model_name)
-    using = kwargs.get("using") or router.db_for_write(EditLock)
-    ids = list(
-        EditLock.objects.using(using)
-        .filter(condition, object_pk=str(instance.pk))
-        .values_list("pk", flat=True)
+    condition = models.Q(object_pk=str(instance.pk))
+    condition &= functools.reduce(
+        operator.or_,
+        (models.Q(content_type__app_label=a, content_type__model=m) for a, m in labels),
     )
+    using = kwargs.get("using") or router.db_for_write(EditLock)
+    transaction.on_commit(functools.partial(_remove_locks, condition, using), using=using)
+
+
+def _remove_locks(condition: models.Q, using: str) -> None:
+    ids = list(EditLock.objects.using(using).filter(condition).values_list("pk", flat=True))
     if ids:
         _delete_ids(EditLock, ids, using=using)
 

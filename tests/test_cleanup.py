@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlsplit
+
 import pytest
 from django.contrib.contenttypes.models import ContentType
 from django.core.management.base import CommandError
+from django.db import transaction
+from django.urls import reverse
 
 from locks import cleanup, services
 from locks.checks import check_audit_retention
@@ -82,17 +86,57 @@ def test_batches_are_reported_at_verbosity_2(old_and_new_events, customer, alice
     assert "Deleted 1002 lock event(s)" in out
 
 
-def test_deleting_a_record_removes_its_lock_row(customer, alice):
+def test_deleting_a_record_removes_its_lock_row(
+    customer, alice, django_capture_on_commit_callbacks
+):
     other = Customer.objects.create(name="Grace Hopper", email="grace@example.com")
     services.acquire(customer, alice)
     services.acquire(other, alice)
     assert EditLock.objects.count() == 2
-    customer.delete()
+    with django_capture_on_commit_callbacks(execute=True):
+        customer.delete()
     assert list(EditLock.objects.values_list("object_pk", flat=True)) == [str(other.pk)]
-    Customer.objects.filter(pk=other.pk).delete()  # bulk deletes too
+    with django_capture_on_commit_callbacks(execute=True):
+        Customer.objects.filter(pk=other.pk).delete()  # bulk deletes too
     assert EditLock.objects.count() == 0
     # The audit trail keeps the deleted records' history.
     assert LockEvent.objects.filter(kind="acquired").count() == 2
+
+
+def test_a_rolled_back_deletion_keeps_the_lock(customer, alice, django_capture_on_commit_callbacks):
+    services.acquire(customer, alice)
+    pk = customer.pk
+
+    def delete_then_fail():
+        with transaction.atomic():
+            customer.delete()
+            raise RuntimeError("the deletion fails later in the same transaction")
+
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(RuntimeError),
+    ):
+        delete_then_fail()
+    assert callbacks == []
+    assert services.get_state(Customer.objects.get(pk=pk)).holder_id == alice.pk
+
+
+def test_deleting_through_the_admin_keeps_the_release_in_the_audit_trail(
+    customer, alice, client, django_capture_on_commit_callbacks
+):
+    client.force_login(alice)
+    url = reverse("admin:records_customer_delete", args=[customer.pk])
+    confirm = client.get(url)  # takes the lock; redirects to the page carrying the lease
+    lease = parse_qs(urlsplit(confirm["Location"]).query)["_locks_lease"][0]
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(f"{url}?_locks_lease={lease}", {"post": "yes"})
+    assert response.status_code == 302
+    assert not Customer.objects.filter(pk=customer.pk).exists()
+    assert EditLock.objects.count() == 0
+    assert list(LockEvent.objects.order_by("id").values_list("kind", flat=True)) == [
+        "acquired",
+        "released",
+    ]
 
 
 def test_prune_removes_lock_rows_of_records_that_no_longer_exist(customer, alice, bob):

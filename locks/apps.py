@@ -12,7 +12,10 @@ class LocksConfig(AppConfig):
 
         from . import checks as lock_checks
         from . import sessions, signals  # noqa: F401  (connect their receivers)
+        from .cleanup import connect_receivers
 
         sessions.connect_session_model()
 
         checks.register(lock_checks.check_settings, "locks")
+        checks.register(lock_checks.check_audit_retention, "locks")
+        connect_receivers()  # deleting a record removes its lock row

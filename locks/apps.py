@@ -12,6 +12,7 @@ class LocksConfig(AppConfig):
 
         from . import checks as lock_checks
         from . import sessions, signals  # noqa: F401  (connect their receivers)
+        from .cleanup import connect_receivers
 
         sessions.connect_session_model()
 
@@ -20,3 +21,5 @@ class LocksConfig(AppConfig):
         checks.register(lock_checks.check_channel_layer, "locks")
         checks.register(lock_checks.check_database, "locks")
         checks.register(lock_checks.check_redis_layer, "locks")
+        checks.register(lock_checks.check_audit_retention, "locks")
+        connect_receivers()  # deleting a record removes its lock row

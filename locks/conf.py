@@ -14,6 +14,7 @@ DEFAULTS = {
     "LOCKS_HEARTBEAT_INTERVAL": 15,
     "LOCKS_IDLE_TIMEOUT": 30 * 60,
     "LOCKS_WEBSOCKET_URL": "auto",
+    "LOCKS_AUDIT_RETENTION_DAYS": 180,
 }
 
 
@@ -41,6 +42,11 @@ class LockSettings:
         """Where pages open their live-update socket: "auto" (when this server routes it, see
         locks/live.py), a URL, or "" for HTTP polling only."""
         return self._get("LOCKS_WEBSOCKET_URL")
+
+    @property
+    def AUDIT_RETENTION_DAYS(self) -> int:
+        """Days of audit trail `prune_lock_events` keeps; 0 keeps every lock event forever."""
+        return self._get("LOCKS_AUDIT_RETENTION_DAYS")
 
     @property
     def timeout(self) -> timedelta:

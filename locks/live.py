@@ -10,6 +10,9 @@ sends pages to a socket that cannot exist. Any other value is used as given ("" 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest
@@ -49,20 +52,34 @@ def websocket_url(request: HttpRequest) -> str:
     return ROUTE if served else ""
 
 
-def routes_locks(application: object, _depth: int = 0) -> bool:
-    """Whether an ASGI application (a channels router and middleware tree) routes the locks
-    consumer somewhere inside, whether built with `locks.asgi` or by hand."""
+def locks_routes(application: Any) -> list[str]:
+    """The paths at which an ASGI application (a channels ProtocolTypeRouter, its middleware
+    and URLRouters, nested ones included) routes websockets to the locks consumer."""
     from .consumers import LockConsumer
 
-    if _depth > 20 or application is None:
-        return False
-    consumer = getattr(application, "consumer_class", None)
-    if isinstance(consumer, type) and issubclass(consumer, LockConsumer):
-        return True
-    inner = [getattr(application, name, None) for name in ("application", "inner", "callback")]
-    inner += list((getattr(application, "application_mapping", None) or {}).values())
-    inner += list(getattr(application, "routes", None) or [])
-    return any(routes_locks(part, _depth + 1) for part in inner)
+    mapping = getattr(application, "application_mapping", None)
+    if mapping is None:
+        return []
+    return [
+        path
+        for path, endpoint in _routes_of(mapping.get("websocket"), "")
+        if isinstance(getattr(endpoint, "consumer_class", None), type)
+        and issubclass(endpoint.consumer_class, LockConsumer)
+    ]
+
+
+def _routes_of(app: Any, prefix: str) -> Iterator[tuple[str, Any]]:
+    for _ in range(20):  # unwrap middleware (`.inner`, `.application`)
+        if app is None or hasattr(app, "routes"):
+            break
+        app = getattr(app, "inner", None) or getattr(app, "application", None)
+    for route in getattr(app, "routes", None) or []:
+        pattern = str(route.pattern).lstrip("^").rstrip("$")
+        callback = route.callback
+        if hasattr(callback, "routes") or hasattr(callback, "inner"):
+            yield from _routes_of(callback, prefix + pattern)
+        else:
+            yield prefix + pattern, callback
 
 
 def asgi_application_routes_locks() -> bool:
@@ -76,6 +93,6 @@ def asgi_application_routes_locks() -> bool:
     from django.utils.module_loading import import_string
 
     try:
-        return routes_locks(import_string(name))
+        return bool(locks_routes(import_string(name)))
     except Exception:  # a broken ASGI module fails loudly when a server loads it
         return False

@@ -188,7 +188,7 @@ def test_logout_elsewhere_ends_the_pages_socket_and_keeps_the_input(login, live_
     other_tab.goto(f"{live_site.url}/admin/")
     other_tab.click("#logout-form button")
     expect(other_tab.locator("body")).to_contain_text("Logged out")
-    status = alice.locator("#locks-banner .locks-status")
+    status = alice.locator("#locks-banner .locks-sentence")
     expect(status).to_contain_text("Your session has ended", timeout=1000)
     expect(alice.locator("#id_notes")).to_have_value("typed before logging out elsewhere")
     shot(alice, "session-ended")

@@ -19,10 +19,13 @@ LOCKS_JS = "locks/locks.js"
 
 
 def lock_media(*catalog_urls: str) -> forms.Media:
-    """The lock's stylesheet and script, after the JavaScript catalogs its script reads."""
+    """The lock's stylesheet and script, after the JavaScript catalogs its script reads.
+
+    The script is an ES module (`type="module"`: deferred, and it imports its siblings from
+    the same static directory, so there is no build step)."""
     return forms.Media(
         css={"all": [LOCKS_CSS]},
-        js=[*catalog_urls, forms.Script(LOCKS_JS, defer=True)],
+        js=[*catalog_urls, forms.Script(LOCKS_JS, type="module")],
     )
 
 

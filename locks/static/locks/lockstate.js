@@ -1,0 +1,130 @@
+/* The page's picture of the lock: one explicit state value and the only function that
+ * changes it. Inputs are server messages and replies (lock events, heartbeat/state/sync
+ * replies, refusals) plus what the connection knows (offline, session ended). No DOM here:
+ * `next` is pure, so every transition can be reasoned about (and tested) on its own.
+ */
+
+export const EDITING = "editing";
+export const OTHER_TAB = "editing-in-other-tab";
+export const VIEWING_HELD = "viewing-held";
+export const VIEWING_FREE = "viewing-free";
+export const LOST = "lost";
+export const OFFLINE = "offline-unsure";
+export const NO_PERMISSION = "no-permission";
+export const SESSION_ENDED = "session-ended";
+export const DELETED = "deleted";
+
+/* Events after which the lock is free; the rest carry a holder. */
+const WHY = {
+  "lock.taken_over": "taken_over",
+  "lock.force_released": "force_released",
+  "lock.expired": "expired",
+  "lock.idle_released": "idle_released",
+  "lock.released": "released",
+};
+
+export function holding(state) {
+  return state.name === EDITING || state.name === OFFLINE;
+}
+
+/* The state a page starts in, from what the server rendered. */
+export function initial(page) {
+  let name = VIEWING_FREE;
+  if (page.canEdit) { name = EDITING; }
+  else if (page.heldInOtherTab) { name = OTHER_TAB; }
+  else if (page.lock && page.lock.held) { name = VIEWING_HELD; }
+  return {
+    name,
+    lock: page.lock || { held: false },
+    receivedAt: page.now,
+    me: page.userId,
+    fence: page.fence,
+    manager: page.manager,
+    kept: false,       // this tab keeps input typed while it held the lock
+    why: null,         // how this tab lost the lock: {kind, actor, reason}
+    armed: false,      // "Edit when free": take the lock as soon as it is free
+    asked: false,      // a handover request of ours is pending
+    declined: null,    // the holder declined our request: {actor, reason}
+    note: "",          // the outcome of the last action, in words
+    offlineSeconds: 0,
+    before: null,      // the state a session end or an outage interrupted
+  };
+}
+
+/* Where a lock payload puts this page, given what it was. */
+function place(state, lock, why) {
+  const me = state.me;
+  if (holding(state)) {
+    const mine = lock.held && lock.holder_id === me && lock.fence === state.fence;
+    if (mine) { return { ...state, name: EDITING, lock }; }
+    return { ...state, name: lock.held ? LOST : VIEWING_FREE, lock, kept: true, why, armed: false, asked: false };
+  }
+  if (state.name === NO_PERMISSION) { return { ...state, lock }; }
+  if (!lock.held) { return { ...state, name: VIEWING_FREE, lock, asked: false }; }
+  const newHolder = !state.lock.held || state.lock.holder_id !== lock.holder_id;
+  const asked = newHolder ? false : state.asked;
+  const declined = newHolder ? null : state.declined;
+  if (lock.holder_id === me && !state.kept) { return { ...state, name: OTHER_TAB, lock, asked, declined }; }
+  return { ...state, name: state.kept ? LOST : VIEWING_HELD, lock, asked, declined };
+}
+
+/* Why a holder lost the lock, from the message that says so (or, for a refused heartbeat,
+   from the lock as it now is). */
+function reasonFor(input, state) {
+  const lock = input.lock || {};
+  if (WHY[input.event]) {
+    if (input.event === "lock.released" || input.event === "lock.taken_over") {
+      if (input.actorId === state.me) { return { kind: "other_tab" }; }
+    }
+    return { kind: WHY[input.event], actor: input.actor || "", reason: input.reason || "" };
+  }
+  if (lock.held && lock.holder_id === state.me) { return { kind: "other_tab" }; }
+  if (lock.held) { return { kind: "taken_over", actor: lock.holder || "", reason: "" }; }
+  return { kind: "expired" };
+}
+
+/* The one transition function. */
+export function next(state, input) {
+  const at = input.at;
+  switch (input.kind) {
+    case "lock": {  // a lock.* event, or a state/sync reply
+      if (state.name === DELETED) { return state; }
+      const base = state.before ? { ...state.before, kept: state.kept || state.before.kept } : state;
+      let s = { ...base, before: null, offlineSeconds: 0, receivedAt: at, note: input.keepNote ? state.note : "" };
+      if (input.event === "lock.handover_declined" && input.lock && input.lock.holder_id !== state.me) {
+        s = { ...s, asked: false, declined: { actor: input.actor || (input.lock && input.lock.holder) || "", reason: input.reason || "" } };
+      }
+      return place(s, input.lock, holding(s) ? reasonFor(input, s) : s.why);
+    }
+    case "heartbeat": {  // a heartbeat reply: ok keeps the lock, a refusal loses it
+      const base = state.before && holding(state.before) ? state.before : state;
+      if (!holding(base)) { return state; }
+      if (input.ok) {
+        const lock = input.lock || state.lock;
+        return { ...base, name: EDITING, lock, fence: lock.fence || base.fence, receivedAt: at, before: null, offlineSeconds: 0 };
+      }
+      return place({ ...base, before: null, receivedAt: at }, input.lock || { held: false }, reasonFor(input, base));
+    }
+    case "offline":  // the holder has not reached the server for longer than the lock lasts
+      if (!holding(state)) { return state; }
+      return { ...state, name: OFFLINE, offlineSeconds: input.seconds, before: state.before || state };
+    case "released":  // our own release was accepted: "Stop editing" or "Hand over now"
+      return { ...state, name: VIEWING_FREE, lock: { held: false }, kept: true, why: { kind: input.how }, note: "" };
+    case "refused":  // the server said no to a click
+      if (input.status === 403) { return { ...state, name: NO_PERMISSION, note: input.message, armed: false }; }
+      return { ...state, note: input.message, armed: false };
+    case "asked":
+      return { ...state, asked: input.ok, declined: null, note: input.message };
+    case "arm":
+      return { ...state, armed: input.on, note: "" };
+    case "note":
+      return { ...state, note: input.message };
+    case "ended":
+      if (state.name === SESSION_ENDED) { return state; }
+      return { ...state, name: SESSION_ENDED, before: state.before || state };
+    case "deleted":
+      return { ...state, name: DELETED, armed: false, asked: false };
+    default:
+      return state;
+  }
+}

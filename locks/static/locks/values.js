@@ -1,0 +1,86 @@
+/* Saved values in place: read-only fields and inline rows show what was just saved, changed
+ * cells highlighted. Inputs the user is typing in are never overwritten.
+ */
+
+export function flash(el) {
+  el.classList.add("locks-changed");
+  setTimeout(() => el.classList.remove("locks-changed"), 4000);
+}
+
+/* Returns true when a saved value concerns an input on this page (the user's own input). */
+export function applyValues(values) {
+  let inputs = false;
+  Object.entries(values).forEach(([name, value]) => {
+    const n = CSS.escape(name);
+    const cell = document.querySelector(`.form-row.field-${n} .readonly, .fieldBox.field-${n} .readonly`);
+    if (cell) {
+      const text = value || "-";
+      if (cell.textContent !== text) { cell.textContent = text; flash(cell); }
+    } else if (document.querySelector(`#id_${n}`)) {
+      inputs = true;  // never overwrite what this user typed
+    }
+  });
+  return inputs;
+}
+
+function rowPk(row, prefix) {
+  const id = row.querySelector(`input[type=hidden][name^='${CSS.escape(prefix)}-'][name$='-id']`);
+  return id ? id.value : row.dataset.locksPk || null;
+}
+
+function setCell(cell, value, highlight) {
+  const target = cell.querySelector("p") || cell;
+  const text = value === null || value === undefined || value === "" ? "-" : String(value);
+  if (target.textContent !== text) {
+    target.textContent = text;
+    if (highlight) { flash(cell); }
+  }
+}
+
+function newRow(table, fields, row) {
+  const tr = document.createElement("tr");
+  tr.className = "form-row has_original locks-live-row";
+  tr.dataset.locksPk = row.pk;
+  const head = table.querySelector("thead tr");
+  // Keep the table's columns: an "original" cell first when the table has one.
+  if (table.querySelector("td.original")) { tr.appendChild(Object.assign(document.createElement("td"), { className: "original" })); }
+  fields.forEach((name) => {
+    const td = document.createElement("td");
+    td.className = `field-${name}`;
+    td.appendChild(document.createElement("p"));
+    tr.appendChild(td);
+  });
+  const cols = head ? head.children.length : 0;
+  while (cols && tr.children.length < cols) { tr.appendChild(document.createElement("td")); }
+  return tr;
+}
+
+/* Inline rows after a save (SPEC "Record events: inline rows"): update changed cells, add new
+   rows, remove rows no longer listed. Only read-only (viewer) tables are touched. */
+export function applyInlines(inlines) {
+  inlines.forEach((inline) => {
+    const group = document.getElementById(`${inline.prefix}-group`);
+    const body = group && group.querySelector("table tbody");
+    if (!body || group.querySelector(`input[name^='${CSS.escape(inline.prefix)}-'][type=text]:not([disabled])`)) { return; }
+    const rows = Array.from(body.querySelectorAll("tr.form-row:not(.empty-form)"));
+    const byPk = new Map();
+    rows.forEach((tr) => { const pk = rowPk(tr, inline.prefix); if (pk) { byPk.set(String(pk), tr); } });
+    const wanted = new Set(inline.rows.map((r) => String(r.pk)));
+    byPk.forEach((tr, pk) => { if (!wanted.has(pk)) { tr.remove(); } });
+    let previous = null;
+    inline.rows.forEach((row) => {
+      let tr = byPk.get(String(row.pk));
+      const added = !tr;
+      if (added) { tr = newRow(body.closest("table"), inline.fields, row); }
+      inline.fields.forEach((name) => {
+        const cell = tr.querySelector(`td.field-${CSS.escape(name)}`);
+        if (cell) { setCell(cell, row.values[name], !added); }
+      });
+      if (added) {
+        if (previous) { previous.after(tr); } else { body.prepend(tr); }
+        flash(tr);
+      }
+      previous = tr;
+    });
+  });
+}

@@ -180,7 +180,8 @@ export class Banner {
     if (this.sentence.textContent !== view.sentence) { this.sentence.textContent = view.sentence; }
     // A live region from the first drawing on: later changes are announced, the load is not.
     if (!this.sentence.hasAttribute("role")) { this.sentence.setAttribute("role", "status"); }
-    if (this.activity.textContent !== view.activity) { this.activity.textContent = view.activity; }
+    const activity = view.activity ? ` ${view.activity}` : "";
+    if (this.activity.textContent !== activity) { this.activity.textContent = activity; }
     this.setStatus(view.note || "");
     const key = keyOf(view.buttons);
     if (key !== this.shownKey) {

@@ -76,7 +76,9 @@ function reasonFor(input, state) {
     if (input.event === "lock.released" || input.event === "lock.taken_over") {
       if (input.actorId === state.me) { return { kind: "other_tab" }; }
     }
-    return { kind: WHY[input.event], actor: input.actor || "", reason: input.reason || "" };
+    // Whoever takes a lock over holds it: name them even where the event names no actor.
+    const actor = input.actor || (input.event === "lock.taken_over" && lock.held ? lock.holder : "");
+    return { kind: WHY[input.event], actor: actor || "", reason: input.reason || "" };
   }
   if (lock.held && lock.holder_id === state.me) { return { kind: "other_tab" }; }
   if (lock.held) { return { kind: "taken_over", actor: lock.holder || "", reason: "" }; }

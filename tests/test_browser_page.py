@@ -235,6 +235,9 @@ def test_decline_tells_the_requester(login, live_site):
     assert buttons(bob) == ["Ask to edit", "Edit when free"]
 
 
+JSON_TRUE = '"unsaved":true'
+
+
 def test_viewers_see_that_the_holder_has_unsaved_changes(login, live_site):
     pk, _ = pick_customer(live_site, 45)
     alice, bob = login("alice"), login("bob")
@@ -244,15 +247,21 @@ def test_viewers_see_that_the_holder_has_unsaved_changes(login, live_site):
     wait_live(bob)
     if "unsaved" not in bob.evaluate("window.locksPage.state.lock"):
         pytest.skip("the server does not send the unsaved flag yet (page8srv)")
-    sent: list[str] = []
-    alice.on("websocket", lambda ws: ws.on("framesent", sent.append))
+    alice.evaluate(
+        "(() => { const s = window.locksPage.live.socket; const send = s.send.bind(s);"
+        " window.__sent = []; s.send = (m) => { window.__sent.push(m); send(m); }; })()"
+    )
     alice.fill("#id_notes", "a")
     expect(bob.locator("#locks-banner")).to_contain_text(
         "Alice Archer has unsaved changes", timeout=1000
     )
-    alice.type("#id_notes", "bcdef")  # more keystrokes: no more messages than heartbeats
+    alice.locator("#id_notes").press_sequentially("bcdefghij")  # keystrokes send nothing
+    beats = alice.evaluate("window.__sent.filter((m) => JSON.parse(m).type === 'heartbeat')")
+    interval = int(live_site.env()["LOCKS_HEARTBEAT_INTERVAL"])
+    assert len(beats) <= 2 + 10 // interval  # the flip, and the regular beats at most
+    assert any(JSON_TRUE in beat for beat in beats)
     alice.fill("#id_notes", "")
-    expect(bob.locator("#locks-banner")).not_to_contain_text("unsaved changes", timeout=1000)
+    expect(bob.locator("#locks-banner")).not_to_contain_text("has unsaved changes", timeout=1000)
 
 
 # ---------------------------------------------------------------- rendering details

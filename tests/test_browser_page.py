@@ -414,3 +414,22 @@ def test_keyboard_only_take_over_ask_hand_over_and_edit_when_free(login, live_si
         "You are editing this record", timeout=5000
     )
     expect(bob.locator("#id_name")).to_be_editable()
+
+
+def test_without_javascript_the_holder_is_told_how_long_the_lock_lasts(browser, live_site):
+    pk, _ = pick_customer(live_site, 49)
+    context = browser.new_context(java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(f"{live_site.url}/admin/login/")
+        page.fill("#id_username", "alice")
+        page.fill("#id_password", "demo")
+        page.click("input[type=submit]")
+        page.goto(url(live_site, pk))
+        timeout = live_site.env()["LOCKS_TIMEOUT"]
+        expect(page.locator(".locks-noscript")).to_contain_text(
+            f"it lasts {timeout} seconds from when the page loaded"
+        )
+        expect(page.locator(".locks-noscript")).to_be_visible()
+    finally:
+        context.close()

@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.contrib.auth import admin as auth_admin
+from django.contrib.auth.models import User
 from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
@@ -37,3 +39,12 @@ class OrderAdmin(LockedAdminMixin, admin.ModelAdmin):
     autocomplete_fields = ["customer"]
     fields = ["reference", "customer", "status", "notes"]
     inlines = [OrderLineInline]
+
+
+# Users have no version column: the lock and the fingerprint guard them (docs/locks.md).
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class UserAdmin(LockedAdminMixin, auth_admin.UserAdmin):
+    pass

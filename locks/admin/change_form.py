@@ -10,7 +10,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from .. import clock, services
+from .. import clock, fingerprint, services
 from ..conf import lock_settings
 from ..merge import BASE_FIELD, apply_choices, base_with_inlines, form_values, sign_base
 from ..policy import LockPolicy
@@ -19,7 +19,14 @@ from ..state import FREE
 from ..versioning import StaleVersionError, VersionedModel, current_version
 from ..views import continue_key, reclaim_cookie
 from .compose import extend_chosen_template
-from .context import LEASE_FIELD, MERGE_FIELD, VERSION_FIELD, LockContext, int_or_none
+from .context import (
+    FINGERPRINT_FIELD,
+    LEASE_FIELD,
+    MERGE_FIELD,
+    VERSION_FIELD,
+    LockContext,
+    int_or_none,
+)
 from .forms import add_tokens, token_attrs, without_tokens
 
 
@@ -45,6 +52,7 @@ class ChangeFormLockMixin:
             # The lock is read (and on PostgreSQL locked) when the form validates: check_write.
             state = FREE
             based_on = int_or_none(request.POST.get(VERSION_FIELD))
+            based_on_fingerprint = request.POST.get(FINGERPRINT_FIELD, "")
         else:
             # This tab's lease, if it has one: handed over by the previous POST ("Save and
             # continue", "Take over") or left by the same tab just before a reload.
@@ -56,6 +64,7 @@ class ChangeFormLockMixin:
                 ref, request.user, handed or reclaimed, rotate=bool(reclaimed)
             )
             lease, state, based_on = (outcome.lease if outcome.ok else ""), outcome.state, None
+            based_on_fingerprint = ""
         request._locks = LockContext(
             ref,
             obj,
@@ -63,6 +72,7 @@ class ChangeFormLockMixin:
             state,
             LockPolicy(state, request.user, lease, now),
             based_on_version=based_on,
+            based_on_fingerprint=based_on_fingerprint,
         )
         try:
             response = super().changeform_view(request, object_id, form_url, extra_context)
@@ -84,7 +94,7 @@ class ChangeFormLockMixin:
         template that renders the form renders them) and, on POST, checks them."""
         if kwargs.get("fields") is not None:
             kwargs["fields"] = without_tokens(kwargs["fields"])
-        form_class = super().get_form(request, obj, change, **kwargs)
+        form_class = super().get_form(request, obj, change=change, **kwargs)
         ctx = getattr(request, "_locks", None)
         if ctx is None:
             return form_class
@@ -108,7 +118,8 @@ class ChangeFormLockMixin:
         return locked
 
     def check_write(self, request, obj: models.Model, form, *, check_version: bool = True) -> None:
-        """Refuse the POST unless it carries the current lease and the current version.
+        """Refuse the POST unless it carries the current lease and the current version (or,
+        without a version column, the fingerprint of the values stored now).
 
         Runs inside the admin's transaction: on PostgreSQL the lock row stays locked until
         commit, so nobody can take the lock between this check and the save.
@@ -146,18 +157,33 @@ class ChangeFormLockMixin:
                     ),
                 )
         ctx.policy = LockPolicy(ctx.state, request.user, ctx.lease, now)
-        if check_version and isinstance(obj, VersionedModel):
+        if check_version and not self._is_current(request, obj, form, ctx):
+            ctx.conflict = True
+            if not ctx.refused:
+                form.add_error(
+                    None,
+                    _(
+                        "Someone else saved this record since you opened it. Choose, field by "
+                        "field, what to keep."
+                    ),
+                )
+
+    def _is_current(self, request, obj: models.Model, form, ctx: LockContext) -> bool:
+        """The POST is based on what is stored now: the same version, or (a model without a
+        version column) the same fingerprint, compared with the row locked for this save."""
+        if isinstance(obj, VersionedModel):
             latest = current_version(type(obj), obj.pk)
-            if ctx.based_on_version is None or ctx.based_on_version != latest:
-                ctx.conflict = True
-                if not ctx.refused:
-                    form.add_error(
-                        None,
-                        _(
-                            "Someone else saved this record since you opened it. Choose, field by "
-                            "field, what to keep."
-                        ),
-                    )
+            return ctx.based_on_version is not None and ctx.based_on_version == latest
+        stored = fingerprint.locked_row(obj)
+        if stored is None:
+            return True  # deleted meanwhile: Django's own save path answers
+        now = fingerprint.fingerprint(
+            type(form)(instance=stored), self._unbound_formsets(request, stored)
+        )
+        if not fingerprint.matches(ctx.based_on_fingerprint, now):
+            return False
+        fingerprint.keep_stored_values(form.instance, stored)
+        return True
 
     def save_model(self, request, obj, form, change):
         ctx = self._lock_context(request, obj) if change else None
@@ -207,6 +233,12 @@ class ChangeFormLockMixin:
         version = getattr(obj, "version", None)
         if request.method == "POST" and ctx.based_on_version is not None:
             version = ctx.based_on_version
+        if request.method == "POST":
+            based_on = ctx.based_on_fingerprint  # the form still shows what it was based on
+        elif form is not None and not form.is_bound and not isinstance(obj, VersionedModel):
+            based_on = fingerprint.fingerprint(form, formsets)
+        else:
+            based_on = ""
         pk = obj.pk
         return {
             **ctx.policy.get_context(),
@@ -216,6 +248,7 @@ class ChangeFormLockMixin:
             "ws_url": lock_settings.WEBSOCKET_URL,
             "lease": ctx.lease,
             "version": version,
+            "fingerprint": based_on,
             "record_key": ctx.ref.key,
             "public": ctx.state.as_public_dict(now),
             "heartbeat_interval": lock_settings.HEARTBEAT_INTERVAL,

@@ -170,7 +170,7 @@ def list_states(request: HttpRequest, model_admin) -> HttpResponse:
     # Only rows this user's admin shows (its queryset and object permissions).
     pks = list(authority.visible_objects(model_admin, request, request.GET.getlist("pk")[:500]))
     now = clock.now()
-    states = services.live_states(model_admin.model, pks)
+    states = model_admin.lock_states(pks)  # a scoped admin's rows show their parents' locks
     return JsonResponse(
         {
             "ok": True,

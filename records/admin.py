@@ -41,6 +41,17 @@ class OrderAdmin(LockedAdminMixin, admin.ModelAdmin):
     inlines = [OrderLineInline]
 
 
+@admin.register(OrderLine)
+class OrderLineAdmin(LockedAdminMixin, admin.ModelAdmin):
+    """Lines are edited as inlines of their order, so the order's lock covers them here too."""
+
+    lock_parent = "order"
+    list_display = ["product", "order", "quantity", "unit_price"]
+    list_select_related = ["order"]
+    fields = ["order", "product", "quantity", "unit_price"]
+    autocomplete_fields = ["order"]
+
+
 # Users have no version column: the lock and the fingerprint guard them (docs/locks.md).
 admin.site.unregister(User)
 

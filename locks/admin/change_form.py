@@ -40,7 +40,7 @@ class ChangeFormLockMixin:
         if obj is None or not super().has_change_permission(request, obj):
             # Unknown object (Django answers) or a view-only user: no lock involved.
             return super().changeform_view(request, object_id, form_url, extra_context)
-        ref = ref_for(obj)
+        ref = ref_for(self.lock_target(obj))
         now = clock.now()
         if request.method == "POST":
             lease = request.POST.get(LEASE_FIELD, "")
@@ -96,21 +96,24 @@ class ChangeFormLockMixin:
             kwargs["fields"] = without_tokens(kwargs["fields"])
         form_class = super().get_form(request, obj, change=change, **kwargs)
         ctx = getattr(request, "_locks", None)
+        target, save_as_new = None, False
         if ctx is None:
-            return form_class
-        if request.method == "POST" and obj is None and "_saveasnew" in request.POST:
+            pass
+        elif request.method == "POST" and obj is None and "_saveasnew" in request.POST:
             target, save_as_new = ctx.target, True  # a copy, made from the locked screen
         elif self._lock_context(request, obj) is not None:
-            target, save_as_new = obj, False
-        else:
+            target = obj
+        if target is None and not (self.lock_parent and request.method == "POST"):
             return form_class
         admin = self
-        attrs = token_attrs()
+        attrs = token_attrs() if target is not None else {}
         if request.method == "POST":
 
             def clean(form):
                 cleaned = super(locked, form).clean()
-                admin.check_write(request, target, form, check_version=not save_as_new)
+                if target is not None:
+                    admin.check_write(request, target, form, check_version=not save_as_new)
+                admin.check_parent(request, form)  # lock scope: adding into a held parent
                 return cleaned
 
             attrs["clean"] = clean
@@ -127,7 +130,7 @@ class ChangeFormLockMixin:
         ctx = request._locks
         now = clock.now()
         try:
-            ctx.state = services.check_lease(obj, request.user, ctx.lease)
+            ctx.state = services.check_lease(ctx.ref, request.user, ctx.lease)
         except services.LeaseError as refused:
             ctx.refused = True
             if refused.state.is_live(now):
@@ -194,13 +197,14 @@ class ChangeFormLockMixin:
         if change:
             # Any other write of an existing record (list_editable, a custom view): hold the
             # record's lock for the duration of the save, or refuse.
-            outcome = services.acquire(obj, request.user)
+            target = self.lock_target(obj)
+            outcome = services.acquire(target, request.user)
             if not outcome.ok:
                 raise services.LeaseError(outcome.state)
             try:
                 return super().save_model(request, obj, form, change)
             finally:
-                services.release(ref_for(obj), request.user, outcome.lease)
+                services.release(ref_for(target), request.user, outcome.lease)
         return super().save_model(request, obj, form, change)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
@@ -239,7 +243,7 @@ class ChangeFormLockMixin:
             based_on = fingerprint.fingerprint(form, formsets)
         else:
             based_on = ""
-        pk = obj.pk
+        owner = self.lock_owner_admin()  # the parent's admin when the lock is the parent's
         return {
             **ctx.policy.get_context(),
             "ct": ctx.ref.content_type_id,
@@ -255,7 +259,7 @@ class ChangeFormLockMixin:
             "timeout": lock_settings.TIMEOUT,
             "jsi18n": reverse(f"{self.admin_site.name}:{self._lock_prefix}_jsi18n"),
             "urls": {
-                name: self.lock_url(name, pk)
+                name: owner.lock_url(name, ctx.ref.object_pk)
                 for name in ("heartbeat", "release", "state", "take_over", "request")
             },
             "refused": ctx.refused,

@@ -24,7 +24,7 @@ class DeleteLockMixin:
         obj = self.get_object(request, unquote(object_id), self._to_field(request))
         if obj is None or not super().has_delete_permission(request, obj):
             return super().delete_view(request, object_id, extra_context)
-        ref = ref_for(obj)
+        ref = ref_for(self.lock_target(obj))
         now = clock.now()
         lease = request.POST.get(LEASE_FIELD) or request.GET.get(LEASE_FIELD, "")
         change_url = reverse(
@@ -58,7 +58,10 @@ class DeleteLockMixin:
         )
         extra_context = {
             **(extra_context or {}),
-            "locks_page": {"lease": lease, "release_url": self.lock_url("release", obj.pk)},
+            "locks_page": {
+                "lease": lease,
+                "release_url": self.lock_owner_admin().lock_url("release", ref.object_pk),
+            },
         }
         response = super().delete_view(request, object_id, extra_context)
         return extend_chosen_template(response, "locks/admin/delete_confirmation.html")

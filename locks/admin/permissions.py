@@ -24,7 +24,7 @@ class LockPermissionsMixin:
 
     def _lock_context(self, request: HttpRequest, obj: models.Model | None) -> LockContext | None:
         ctx = getattr(request, "_locks", None)
-        if ctx is None or obj is None or not ctx.ref.same_record(ref_for(obj)):
+        if ctx is None or obj is None or not ctx.ref.same_record(ref_for(self.lock_target(obj))):
             return None
         return ctx
 

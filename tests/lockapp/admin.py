@@ -24,6 +24,16 @@ class TicketAdmin(LockedAdminMixin, admin.ModelAdmin):
     inlines = [TicketLineInline]
 
 
+@admin.register(TicketLine)
+class TicketLineAdmin(LockedAdminMixin, admin.ModelAdmin):
+    """Scoped to its ticket: the ticket's lock covers the line on its own page too."""
+
+    lock_parent = "ticket"
+    list_display = ["product", "ticket", "quantity"]
+    list_editable = ["quantity"]
+    fields = ["ticket", "product", "quantity", "unit_price"]
+
+
 @admin.register(Memo)
 class MemoAdmin(LockedAdminMixin, admin.ModelAdmin):
     """Fields from the model minus `exclude`; admin/lockapp/memo/change_form.html overrides

@@ -16,7 +16,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from . import authority, clock, services
-from .policy import LockPolicy
 from .records import ref_for
 from .signals import record_values
 
@@ -63,7 +62,7 @@ def _record(model_admin, request: HttpRequest, object_id: str, *, change: bool):
 
 def payload(model_admin, request: HttpRequest, obj, state, lease: str | None) -> dict[str, Any]:
     now = clock.now()
-    policy = LockPolicy(state, request.user, lease, now)
+    policy = model_admin.lock_policy(state, request, lease, now)  # knows the lock mode
     data = policy.get_context()
     data.pop("state")
     return {

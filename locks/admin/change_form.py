@@ -13,7 +13,6 @@ from django.utils.translation import gettext as _
 from .. import clock, fingerprint, services
 from ..conf import lock_settings
 from ..merge import BASE_FIELD, apply_choices, base_with_inlines, form_values, sign_base
-from ..policy import LockPolicy
 from ..records import ref_for
 from ..state import FREE
 from ..versioning import StaleVersionError, VersionedModel, current_version
@@ -70,7 +69,7 @@ class ChangeFormLockMixin:
             obj,
             lease,
             state,
-            LockPolicy(state, request.user, lease, now),
+            self.lock_policy(state, request, lease, now),
             based_on_version=based_on,
             based_on_fingerprint=based_on_fingerprint,
         )
@@ -121,14 +120,33 @@ class ChangeFormLockMixin:
         return locked
 
     def check_write(self, request, obj: models.Model, form, *, check_version: bool = True) -> None:
-        """Refuse the POST unless it carries the current lease and the current version (or,
-        without a version column, the fingerprint of the values stored now).
+        """Refuse the POST unless it carries the current lease (not needed when the lock is
+        advisory) and the current version (or, without a version column, the fingerprint of
+        the values stored now).
 
         Runs inside the admin's transaction: on PostgreSQL the lock row stays locked until
         commit, so nobody can take the lock between this check and the save.
         """
         ctx = request._locks
         now = clock.now()
+        if self.lock_advisory:
+            ctx.state = services.get_state(ctx.ref)  # only to show who else edits
+        else:
+            self._check_lease(request, form, ctx, now)
+        ctx.policy = self.lock_policy(ctx.state, request, ctx.lease, now)
+        if check_version and not self._is_current(request, obj, form, ctx):
+            ctx.conflict = True
+            if not ctx.refused:
+                form.add_error(
+                    None,
+                    _(
+                        "Someone else saved this record since you opened it. Choose, field by "
+                        "field, what to keep."
+                    ),
+                )
+
+    def _check_lease(self, request, form, ctx: LockContext, now) -> None:
+        """Refuse the save unless this tab presents the lock's current lease."""
         try:
             ctx.state = services.check_lease(ctx.ref, request.user, ctx.lease)
         except services.LeaseError as refused:
@@ -159,17 +177,6 @@ class ChangeFormLockMixin:
                         "now: check your changes and save again."
                     ),
                 )
-        ctx.policy = LockPolicy(ctx.state, request.user, ctx.lease, now)
-        if check_version and not self._is_current(request, obj, form, ctx):
-            ctx.conflict = True
-            if not ctx.refused:
-                form.add_error(
-                    None,
-                    _(
-                        "Someone else saved this record since you opened it. Choose, field by "
-                        "field, what to keep."
-                    ),
-                )
 
     def _is_current(self, request, obj: models.Model, form, ctx: LockContext) -> bool:
         """The POST is based on what is stored now: the same version, or (a model without a
@@ -194,7 +201,7 @@ class ChangeFormLockMixin:
             if isinstance(obj, VersionedModel) and ctx.based_on_version is not None:
                 obj.version = ctx.based_on_version  # the conditional UPDATE checks it again
             return super().save_model(request, obj, form, change)
-        if change:
+        if change and not self.lock_advisory:
             # Any other write of an existing record (list_editable, a custom view): hold the
             # record's lock for the duration of the save, or refuse.
             target = self.lock_target(obj)

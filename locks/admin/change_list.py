@@ -67,6 +67,9 @@ class ChangeListLockMixin:
         """Run an admin action only on records nobody else is editing, holding their locks
         for the duration of the action."""
 
+        if self.lock_advisory:
+            return func  # the lock only tells who edits
+
         @wraps(func)
         def run(modeladmin, request, queryset):
             held, refused, targets = [], [], {}
@@ -98,6 +101,8 @@ class ChangeListLockMixin:
 
     def get_changelist_formset(self, request, **kwargs):
         formset_class = super().get_changelist_formset(request, **kwargs)
+        if self.lock_advisory:
+            return formset_class
         admin = self
 
         class LockCheckedFormSet(formset_class):

@@ -68,6 +68,24 @@ def check_lock_scope(model_admin) -> list[checks.CheckMessage]:
     return []
 
 
+def check_lock_mode(model_admin) -> list[checks.CheckMessage]:
+    """A misspelt `lock_mode` would lock pessimistically without saying so."""
+    from ..policy import ADVISORY, PESSIMISTIC
+
+    mode = getattr(model_admin, "lock_mode", PESSIMISTIC)
+    if mode in (ADVISORY, PESSIMISTIC):
+        return []
+    cls = type(model_admin)
+    return [
+        checks.Error(
+            f"{cls.__module__}.{cls.__name__}.lock_mode = {mode!r} is not a lock mode.",
+            hint=f"Use {PESSIMISTIC!r} (the default) or {ADVISORY!r}.",
+            obj=cls,
+            id="locks.E022",
+        )
+    ]
+
+
 @checks.register(checks.Tags.admin)
 def check_locked_admins(app_configs=None, **kwargs) -> list[checks.CheckMessage]:
     """Every ModelAdmin registered on any admin site that uses LockedAdminMixin."""
@@ -79,4 +97,5 @@ def check_locked_admins(app_configs=None, **kwargs) -> list[checks.CheckMessage]
             if app_configs is None or model._meta.app_config in app_configs:
                 errors.extend(check_mixin_order(model_admin))
                 errors.extend(check_lock_scope(model_admin))
+                errors.extend(check_lock_mode(model_admin))
     return errors

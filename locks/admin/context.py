@@ -35,6 +35,10 @@ class LockContext:
     def can_edit(self) -> bool:
         return self.policy.can_edit
 
+    @property
+    def may_write(self) -> bool:
+        return self.policy.may_write
+
 
 def int_or_none(value: str | None) -> int | None:
     try:

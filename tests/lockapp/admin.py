@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from locks.admin import LockedAdminMixin
 
-from .models import Contact, Memo, Page, Ticket, TicketLine
+from .models import Contact, Memo, Notice, Page, Ticket, TicketLine
 
 
 @admin.register(Contact)
@@ -47,3 +47,12 @@ class PageAdmin(LockedAdminMixin, admin.ModelAdmin):
     fieldsets = [("Page", {"fields": ["title"]})]
     change_form_template = "lockapp/page_change_form.html"
     delete_confirmation_template = "lockapp/page_delete_confirmation.html"
+
+
+@admin.register(Notice)
+class NoticeAdmin(LockedAdminMixin, admin.ModelAdmin):
+    """Warn-only: everyone may edit; the version guard and merge screen protect the data."""
+
+    lock_mode = "advisory"
+    fields = ["title", "body"]
+    list_display = ["title"]

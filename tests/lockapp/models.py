@@ -1,5 +1,5 @@
-"""Test models: `Contact` and `Ticket` (with `TicketLine` rows) are versioned; `Memo` and
-`Page` have no version column."""
+"""Test models: `Contact`, `Ticket` (with `TicketLine` rows) and `Notice` are versioned;
+`Memo` and `Page` have no version column."""
 
 from __future__ import annotations
 
@@ -72,6 +72,16 @@ class Page(models.Model):
     """No version column; its admin names its own change form template."""
 
     title = models.CharField(max_length=120)
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Notice(VersionedModel):
+    """Versioned; its admin's lock is advisory (nobody is made read-only)."""
+
+    title = models.CharField(max_length=120)
+    body = models.TextField(blank=True)
 
     def __str__(self) -> str:
         return self.title

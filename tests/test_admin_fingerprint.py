@@ -11,7 +11,7 @@ from django.urls import reverse
 
 from tests.conftest import make_user
 from tests.forms import posted
-from tests.lockapp.models import Memo
+from tests.lockapp.models import Board, Card, Memo
 from tests.test_admin_locking import client_for, hidden
 
 pytestmark = pytest.mark.django_db
@@ -118,3 +118,22 @@ def test_auth_user_is_read_only_for_others_while_held(db):
     page = client_for(admin2).get(url)
     assert "Root is editing since" in page.text
     assert 'name="_save"' not in page.text
+
+
+def test_inline_rows_are_part_of_the_fingerprint(db):
+    root = make_user("root", superuser=True)
+    board = Board.objects.create(name="Sprint 1")
+    card = Card.objects.create(board=board, text="Write docs")
+    url = reverse("admin:lockapp_board_change", args=[board.pk])
+    client = client_for(root)
+    page = client.get(url)
+    Card.objects.filter(pk=card.pk).update(text="Write the docs")  # only a row changed
+
+    merge = client.post(url, posted(page, "board_form", name="Sprint 2"))
+    assert "Save merged version" in merge.text
+    assert "only they changed these" in merge.text
+    saved = client.post(url, posted(merge, "locks-merge-form", _continue="1"))
+    assert saved.status_code == 302, saved.text[:2000]
+    board.refresh_from_db()
+    card.refresh_from_db()
+    assert (board.name, card.text) == ("Sprint 2", "Write the docs")

@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from locks.admin import LockedAdminMixin
 
-from .models import Contact, Memo, Notice, Page, Ticket, TicketLine
+from .models import Board, Card, Contact, Memo, Notice, Page, Ticket, TicketLine
 
 
 @admin.register(Contact)
@@ -56,3 +56,13 @@ class NoticeAdmin(LockedAdminMixin, admin.ModelAdmin):
     lock_mode = "advisory"
     fields = ["title", "body"]
     list_display = ["title"]
+
+
+class CardInline(admin.TabularInline):
+    model = Card
+    extra = 0
+
+
+@admin.register(Board)
+class BoardAdmin(LockedAdminMixin, admin.ModelAdmin):
+    inlines = [CardInline]

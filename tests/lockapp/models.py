@@ -1,5 +1,5 @@
 """Test models: `Contact`, `Ticket` (with `TicketLine` rows) and `Notice` are versioned;
-`Memo` and `Page` have no version column."""
+`Memo`, `Page` and `Board` (with `Card` rows) have no version column."""
 
 from __future__ import annotations
 
@@ -85,3 +85,23 @@ class Notice(VersionedModel):
 
     def __str__(self) -> str:
         return self.title
+
+
+class Board(models.Model):
+    """No version column, with inline rows (`Card`): the fingerprint covers both."""
+
+    name = models.CharField(max_length=120)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Card(models.Model):
+    board = models.ForeignKey(Board, on_delete=models.CASCADE, related_name="cards")
+    text = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return self.text

@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from .. import clock, fingerprint, services
 from ..conf import lock_settings
+from ..live import websocket_url
 from ..merge import BASE_FIELD, apply_choices, base_with_inlines, form_values, sign_base
 from ..records import ref_for
 from ..state import FREE
@@ -256,7 +257,7 @@ class ChangeFormLockMixin:
             "ct": ctx.ref.content_type_id,
             "pk": ctx.ref.object_pk,
             "fence": ctx.state.fence,
-            "ws_url": lock_settings.WEBSOCKET_URL,
+            "ws_url": websocket_url(request),
             "lease": ctx.lease,
             "version": version,
             "fingerprint": based_on,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.contrib import messages
 from django.contrib.admin.exceptions import DisallowedModelAdminToField
 from django.contrib.admin.options import TO_FIELD_VAR
@@ -32,7 +34,10 @@ class LockPermissionsMixin:
     def lock_advisory(self) -> bool:
         return self.lock_mode == ADVISORY
 
-    def lock_policy(self, state: LockState, request: HttpRequest, lease: str | None, now):
+    def lock_policy(
+        self, state: LockState, request: HttpRequest, lease: str | None, now: datetime
+    ) -> LockPolicy:
+        """The policy for this request's user, in this admin's lock mode."""
         return LockPolicy(state, request.user, lease, now, advisory=self.lock_advisory)
 
     def _lock_context(self, request: HttpRequest, obj: models.Model | None) -> LockContext | None:

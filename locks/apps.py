@@ -12,5 +12,8 @@ class LocksConfig(AppConfig):
 
         from . import checks as lock_checks
         from . import signals  # noqa: F401  (connects the record-event receivers)
+        from .compat import allow_rfc_close_codes
+
+        allow_rfc_close_codes()  # daphne could not close a flooding socket with 1008
 
         checks.register(lock_checks.check_settings, "locks")

@@ -14,6 +14,12 @@ DEFAULTS = {
     "LOCKS_HEARTBEAT_INTERVAL": 15,
     "LOCKS_IDLE_TIMEOUT": 30 * 60,
     "LOCKS_WEBSOCKET_URL": "/ws/locks/",
+    # Abuse limits. A page sends a heartbeat every 15 s and a few subscribes and syncs when it
+    # (re)connects: these are far above that, and far below what a flood needs.
+    "LOCKS_SOCKET_RATE": 5,
+    "LOCKS_SOCKET_BURST": 40,
+    "LOCKS_SOCKET_BACKLOG": 32,
+    "LOCKS_HANDOVER_REQUEST_INTERVAL": 60,
 }
 
 
@@ -40,6 +46,26 @@ class LockSettings:
     def WEBSOCKET_URL(self) -> str:
         """Where pages open their live-update socket; empty turns live updates off (polling)."""
         return self._get("LOCKS_WEBSOCKET_URL")
+
+    @property
+    def SOCKET_RATE(self) -> float:
+        """Frames per second one websocket may send, sustained (a token bucket's refill)."""
+        return self._get("LOCKS_SOCKET_RATE")
+
+    @property
+    def SOCKET_BURST(self) -> int:
+        """Frames one websocket may send at once before `SOCKET_RATE` applies."""
+        return self._get("LOCKS_SOCKET_BURST")
+
+    @property
+    def SOCKET_BACKLOG(self) -> int:
+        """Frames of one websocket that may wait to be handled; one more closes the socket."""
+        return self._get("LOCKS_SOCKET_BACKLOG")
+
+    @property
+    def HANDOVER_REQUEST_INTERVAL(self) -> int:
+        """Seconds before the same user may ask the same holder again to hand a record over."""
+        return self._get("LOCKS_HANDOVER_REQUEST_INTERVAL")
 
     @property
     def timeout(self) -> timedelta:

@@ -2,7 +2,8 @@
 
 Every message is checked on the server: the user must be active staff, and every topic and
 heartbeat is checked against the user's permissions (read afresh for each message). Bad
-frames get an `error` reply and change nothing; the connection stays usable.
+frames get an `error` reply and change nothing; the connection stays usable. A socket that
+sends too fast is closed (locks/frames.py).
 See docs/protocol.md.
 """
 
@@ -20,6 +21,7 @@ from django.core.exceptions import ValidationError
 from . import clock, services
 from .conf import lock_settings
 from .events import CONSOLE_GROUP, record_group, user_group
+from .frames import BadFrame, BoundedInboxMixin, parse
 from .hub import get_hub
 from .policy import LockPolicy, is_lock_manager
 from .records import RecordRef
@@ -28,7 +30,6 @@ from .state import display_name
 
 logger = logging.getLogger("locks.consumers")
 
-MAX_FRAME = 16 * 1024  # bytes of one text frame
 MAX_ROWS = 500  # records one change-list subscription may name
 
 
@@ -39,7 +40,7 @@ class BadRequest(Exception):
         self.message = message
 
 
-class LockConsumer(AsyncWebsocketConsumer):
+class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
     # Sockets need no channel of their own: the hub delivers to them in-process.
     channel_layer_alias = "locks.sockets-have-no-channel"
 
@@ -119,16 +120,7 @@ class LockConsumer(AsyncWebsocketConsumer):
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         request_id = None
         try:
-            if bytes_data is not None or text_data is None:
-                raise BadRequest("binary", "Send JSON text frames, not binary ones.")
-            if len(text_data) > MAX_FRAME or len(text_data.encode()) > MAX_FRAME:
-                raise BadRequest("too_large", f"Frames may be at most {MAX_FRAME} bytes.")
-            try:
-                message = json.loads(text_data)
-            except ValueError:
-                raise BadRequest("bad_json", "The frame is not valid JSON.") from None
-            if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-                raise BadRequest("bad_message", 'A message is a JSON object with a "type".')
+            message = parse(text_data, bytes_data)
             request_id = message.get("id") if isinstance(message.get("id"), (int, str)) else None
             handler = getattr(self, "on_" + message["type"].replace(".", "_"), None)
             if handler is None or message["type"] not in HANDLED:
@@ -139,7 +131,7 @@ class LockConsumer(AsyncWebsocketConsumer):
                 if request_id is not None:
                     reply["id"] = request_id
                 await self.send_json(reply)
-        except BadRequest as problem:
+        except (BadRequest, BadFrame) as problem:
             reply = {"type": "error", "code": problem.code, "message": problem.message}
             if request_id is not None:
                 reply["id"] = request_id

@@ -75,5 +75,9 @@ class LockSettings:
     def idle_timeout(self) -> timedelta:
         return timedelta(seconds=self.IDLE_TIMEOUT)
 
+    @property
+    def handover_request_interval(self) -> timedelta:
+        return timedelta(seconds=self.HANDOVER_REQUEST_INTERVAL)
+
 
 lock_settings = LockSettings()

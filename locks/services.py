@@ -8,6 +8,7 @@ count as free at once; `release_stale` only tidies up and writes their audit eve
 
 from __future__ import annotations
 
+import math
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -16,11 +17,12 @@ from typing import Any
 from django.core.exceptions import PermissionDenied
 from django.db import connections, models, router, transaction
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
 
 from . import clock, events
 from .conf import lock_settings
 from .models import EditLock, LockEvent, live_q, stale_q
-from .policy import LockPolicy, is_lock_manager
+from .policy import LockPolicy, ago, is_lock_manager
 from .records import RecordRef, ref_for
 from .state import FREE, LockState, display_name
 
@@ -43,6 +45,7 @@ class Outcome:
     state: LockState
     lease: str = ""
     detail: str = ""
+    message: str = ""  # for the user, when `detail` alone would not tell them enough
 
 
 def new_lease() -> str:
@@ -481,7 +484,11 @@ _FREED = {
 
 
 def request_handover(obj: models.Model | RecordRef, user, message: str = "") -> Outcome:
-    """Ask the holder to hand the record over; they see it on their page at once."""
+    """Ask the holder to hand the record over; they see it on their page at once.
+
+    A user asks a holder for a record once per `LOCKS_HANDOVER_REQUEST_INTERVAL`: asking
+    again sooner is refused (`detail` "asked-recently", with a message) and writes nothing.
+    """
     ref = ref_for(obj)
     now = clock.now()
     with transaction.atomic(using=_conn().alias):
@@ -489,6 +496,18 @@ def request_handover(obj: models.Model | RecordRef, user, message: str = "") -> 
         state = LockState.from_lock(lock)
         if not LockPolicy(state, user, None, now).held_by_other_user:
             return Outcome(False, state, detail="not-held-by-other")
+        asked = _asked_at(lock, user, now)
+        if asked is not None:
+            wait = asked + lock_settings.handover_request_interval - now
+            text = _(
+                "You asked %(holder)s to hand this record over %(ago)s ago; you can ask "
+                "again in %(wait)d s."
+            ) % {
+                "holder": state.holder_name,
+                "ago": ago(asked, now),
+                "wait": math.ceil(wait.total_seconds()),
+            }
+            return Outcome(False, state, detail="asked-recently", message=text)
         if not _compare_and_set(lock, handover_requested_by_id=user.pk, handover_requested_at=now):
             return Outcome(False, get_state(ref), detail="raced")
         ref = ref._replace(object_repr=ref.object_repr or lock.object_repr)
@@ -505,6 +524,26 @@ def request_handover(obj: models.Model | RecordRef, user, message: str = "") -> 
             reason=message,
         )
     return Outcome(True, new_state, detail="requested")
+
+
+def _asked_at(lock: EditLock, user, now: datetime) -> datetime | None:
+    """When `user` last asked this holder for this record, if within the interval. The lock
+    row remembers the last asker (no query); the audit trail the ones before."""
+    since = now - lock_settings.handover_request_interval
+    if lock.handover_requested_by_id == user.pk and lock.handover_requested_at > since:
+        return lock.handover_requested_at
+    return (
+        LockEvent.objects.filter(
+            content_type_id=lock.content_type_id,
+            object_pk=lock.object_pk,
+            at__gt=since,
+            kind=Kind.HANDOVER_REQUESTED,
+            actor_id=user.pk,
+            holder_id=lock.holder_id,
+        )
+        .values_list("at", flat=True)
+        .first()
+    )
 
 
 @dataclass(frozen=True)

@@ -17,3 +17,4 @@ class LocksConfig(AppConfig):
         allow_rfc_close_codes()  # daphne could not close a flooding socket with 1008
 
         checks.register(lock_checks.check_settings, "locks")
+        checks.register(lock_checks.check_limits, "locks")

@@ -55,3 +55,34 @@ def check_settings(app_configs=None, **kwargs) -> list:
             )
         )
     return problems
+
+
+def check_limits(app_configs=None, **kwargs) -> list:
+    """The abuse limits (docs/protocol.md "Limits"): a bad value would let a flood through or
+    cut off every page."""
+    numbers = {
+        "LOCKS_SOCKET_RATE": (lock_settings.SOCKET_RATE, (int, float), "frames per second"),
+        "LOCKS_SOCKET_BURST": (lock_settings.SOCKET_BURST, int, "frames"),
+        "LOCKS_SOCKET_BACKLOG": (lock_settings.SOCKET_BACKLOG, int, "frames"),
+    }
+    problems = []
+    for name, (value, kinds, unit) in numbers.items():
+        if not isinstance(value, kinds) or isinstance(value, bool) or value <= 0:
+            problems.append(
+                Error(
+                    f"{name} must be a positive number of {unit}, not {value!r}.",
+                    hint=f"Set {name} to a number such as the default ({DEFAULTS[name]}).",
+                    id="locks.E003",
+                )
+            )
+    interval = lock_settings.HANDOVER_REQUEST_INTERVAL
+    if not isinstance(interval, int) or isinstance(interval, bool) or interval < 0:
+        problems.append(
+            Error(
+                f"LOCKS_HANDOVER_REQUEST_INTERVAL must be a whole number of seconds, 0 or more, "
+                f"not {interval!r}.",
+                hint="Set it to a number such as the default (60); 0 turns the limit off.",
+                id="locks.E003",
+            )
+        )
+    return problems

@@ -195,6 +195,11 @@ class BoundedInboxMixin:
 
     async def refuse_flood(self) -> None:
         """Tell the client why, then close: 1008, policy violation."""
+        user = getattr(self, "user", None)
+        logger.warning(
+            "Closed a websocket of user %s sending too many frames (rate_limited)",
+            getattr(user, "pk", None),
+        )
         await self.send(
             text_data=json.dumps(
                 {

@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from locks import services
-from locks.checks import check_settings
+from locks.checks import check_limits, check_settings
 from locks.models import LockEvent
 
 pytestmark = pytest.mark.django_db
@@ -68,3 +68,22 @@ def test_checks_explain_bad_settings(settings, overrides, expected):
     assert [p.id for p in problems] == expected
     for problem in problems:
         assert problem.hint  # every message says how to fix it
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        ({}, []),
+        ({"LOCKS_SOCKET_RATE": 0.5, "LOCKS_HANDOVER_REQUEST_INTERVAL": 0}, []),
+        ({"LOCKS_SOCKET_RATE": 0}, ["locks.E003"]),
+        ({"LOCKS_SOCKET_BURST": "40"}, ["locks.E003"]),
+        ({"LOCKS_SOCKET_BACKLOG": -1, "LOCKS_HANDOVER_REQUEST_INTERVAL": 1.5}, ["locks.E003"] * 2),
+    ],
+)
+def test_checks_explain_bad_limits(settings, overrides, expected):
+    for name, value in overrides.items():
+        setattr(settings, name, value)
+    problems = check_limits()
+    assert [p.id for p in problems] == expected
+    for problem in problems:
+        assert problem.hint

@@ -108,3 +108,4 @@ def test_a_flood_is_cut_off_without_growing_the_server_and_others_keep_working(f
     assert result["growth_kb"] < 20 * 1024
     log = "".join(p.read_text() for p in flood_site.workdir.glob("daphne-*.log"))
     assert "Traceback" not in log, log[-3000:]
+    assert log.count("locks.frames: Closed a websocket of user") == 1

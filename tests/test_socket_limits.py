@@ -45,7 +45,7 @@ async def test_deep_or_huge_json_is_bad_json_without_a_traceback(alice, caplog):
     await socket.disconnect()
 
 
-async def test_a_socket_over_the_frame_rate_is_told_and_closed(alice, settings):
+async def test_a_socket_over_the_frame_rate_is_told_and_closed(alice, settings, caplog):
     settings.LOCKS_SOCKET_BURST = 5
     settings.LOCKS_SOCKET_RATE = 0.001  # no refill within the test
     socket = await open_socket(alice)
@@ -61,6 +61,9 @@ async def test_a_socket_over_the_frame_rate_is_told_and_closed(alice, settings):
         }
     ]
     assert code == 1008
+    assert [r.getMessage() for r in caplog.records if r.name == "locks.frames"] == [
+        f"Closed a websocket of user {alice.pk} sending too many frames (rate_limited)"
+    ]
 
 
 async def test_frames_sent_faster_than_answered_fill_the_backlog_and_close(alice, settings):

@@ -74,17 +74,19 @@ def test_a_flood_is_cut_off_without_growing_the_server_and_others_keep_working(f
                             received.append(json.loads(text))
 
                 reader = asyncio.ensure_future(read())
-                sent = 0
+                sent, during = 0, None
                 try:
                     for _ in range(FLOOD_FRAMES):
                         await flood.send(frame)
                         sent += 1
+                        if sent == 20:  # the other user asks while the flood is on
+                            during = asyncio.ensure_future(ping(1))
                 except websockets.ConnectionClosed:
                     pass
                 await asyncio.wait_for(flood.wait_closed(), TIMEOUT)
                 await asyncio.wait_for(reader, TIMEOUT)
                 code = flood.close_code
-            pongs = [await ping(n) for n in range(1, 6)]
+            pongs = [await during] + [await ping(n) for n in range(2, 6)]
             after = rss_kb(pid)
         return {
             "sent": sent,

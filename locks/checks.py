@@ -15,14 +15,7 @@ def check_settings(app_configs=None, **kwargs) -> list:
         "LOCKS_IDLE_TIMEOUT": lock_settings.IDLE_TIMEOUT,
     }
     for name, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            problems.append(
-                Error(
-                    f"{name} must be a positive whole number of seconds, not {value!r}.",
-                    hint=f"Set {name} to a number such as the default ({DEFAULTS[name]}).",
-                    id="locks.E001",
-                )
-            )
+        problems += _positive(name, value, "whole number of seconds", "locks.E001")
     if problems:
         return problems
 
@@ -60,21 +53,24 @@ def check_settings(app_configs=None, **kwargs) -> list:
 def check_limits(app_configs=None, **kwargs) -> list:
     """The abuse limits (docs/protocol.md "Limits"): a bad value would let a flood through or
     cut off every page."""
-    numbers = {
-        "LOCKS_SOCKET_RATE": (lock_settings.SOCKET_RATE, (int, float), "frames per second"),
-        "LOCKS_SOCKET_BURST": (lock_settings.SOCKET_BURST, int, "frames"),
-        "LOCKS_SOCKET_BACKLOG": (lock_settings.SOCKET_BACKLOG, int, "frames"),
-    }
-    problems = []
-    for name, (value, kinds, unit) in numbers.items():
-        if not isinstance(value, kinds) or isinstance(value, bool) or value <= 0:
-            problems.append(
-                Error(
-                    f"{name} must be a positive number of {unit}, not {value!r}.",
-                    hint=f"Set {name} to a number such as the default ({DEFAULTS[name]}).",
-                    id="locks.E003",
-                )
-            )
+    problems = [
+        *_positive(
+            "LOCKS_SOCKET_RATE",
+            lock_settings.SOCKET_RATE,
+            "number of frames per second",
+            "locks.E003",
+            kinds=(int, float),
+        ),
+        *_positive(
+            "LOCKS_SOCKET_BURST", lock_settings.SOCKET_BURST, "whole number of frames", "locks.E003"
+        ),
+        *_positive(
+            "LOCKS_SOCKET_BACKLOG",
+            lock_settings.SOCKET_BACKLOG,
+            "whole number of frames",
+            "locks.E003",
+        ),
+    ]
     interval = lock_settings.HANDOVER_REQUEST_INTERVAL
     if not isinstance(interval, int) or isinstance(interval, bool) or interval < 0:
         problems.append(
@@ -86,3 +82,15 @@ def check_limits(app_configs=None, **kwargs) -> list:
             )
         )
     return problems
+
+
+def _positive(name: str, value, what: str, check_id: str, kinds: tuple = (int,)) -> list:
+    if isinstance(value, kinds) and not isinstance(value, bool) and value > 0:
+        return []
+    return [
+        Error(
+            f"{name} must be a positive {what}, not {value!r}.",
+            hint=f"Set {name} to a number such as the default ({DEFAULTS[name]}).",
+            id=check_id,
+        )
+    ]

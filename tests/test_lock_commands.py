@@ -59,31 +59,16 @@ def test_release_stale_locks_dry_run_then_release(customer, alice, fake_clock):
         ({"LOCKS_HEARTBEAT_INTERVAL": "15"}, ["locks.E001"]),
         ({"LOCKS_IDLE_TIMEOUT": 30}, ["locks.W001"]),
         ({"LOCKS_TIMEOUT": 3600, "LOCKS_IDLE_TIMEOUT": 7200}, ["locks.W002"]),
-    ],
-)
-def test_checks_explain_bad_settings(settings, overrides, expected):
-    for name, value in overrides.items():
-        setattr(settings, name, value)
-    problems = check_settings()
-    assert [p.id for p in problems] == expected
-    for problem in problems:
-        assert problem.hint  # every message says how to fix it
-
-
-@pytest.mark.parametrize(
-    ("overrides", "expected"),
-    [
-        ({}, []),
         ({"LOCKS_SOCKET_RATE": 0.5, "LOCKS_HANDOVER_REQUEST_INTERVAL": 0}, []),
         ({"LOCKS_SOCKET_RATE": 0}, ["locks.E003"]),
         ({"LOCKS_SOCKET_BURST": "40"}, ["locks.E003"]),
         ({"LOCKS_SOCKET_BACKLOG": -1, "LOCKS_HANDOVER_REQUEST_INTERVAL": 1.5}, ["locks.E003"] * 2),
     ],
 )
-def test_checks_explain_bad_limits(settings, overrides, expected):
+def test_checks_explain_bad_settings(settings, overrides, expected):
     for name, value in overrides.items():
         setattr(settings, name, value)
-    problems = check_limits()
+    problems = check_settings() + check_limits()
     assert [p.id for p in problems] == expected
     for problem in problems:
-        assert problem.hint
+        assert problem.hint  # every message says how to fix it

@@ -11,9 +11,10 @@ class LocksConfig(AppConfig):
         from django.core import checks
 
         from . import checks as lock_checks
-        from . import signals  # noqa: F401  (connects the record-event receivers)
+        from . import sessions, signals  # noqa: F401  (connect their receivers)
         from .compat import allow_rfc_close_codes
 
+        sessions.connect_session_model()
         allow_rfc_close_codes()  # daphne could not close a flooding socket with 1008
 
         checks.register(lock_checks.check_settings, "locks")

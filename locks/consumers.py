@@ -1,14 +1,16 @@
 """The websocket endpoint: subscriptions, heartbeats and events for staff pages.
 
-Every message is checked on the server: the user must be active staff, and every topic and
-heartbeat is checked against the user's permissions (read afresh for each message). Bad
-frames get an `error` reply and change nothing; the connection stays usable. A socket that
-sends too fast is closed (locks/frames.py).
-See docs/protocol.md.
+A message is a request like any other: the user must be active staff with a live session,
+and every topic, heartbeat and sync is decided by the locked ModelAdmin of the model, as the
+admin decides for an HTTP request by that user (locks/authority.py). A socket belongs to its
+session: logout, expiry, deletion, a password change or losing staff status closes it with
+4401. Bad frames get an `error` reply and change nothing; a socket that sends too fast is
+closed with 1008 (locks/frames.py). See docs/protocol.md.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -16,9 +18,9 @@ from typing import Any
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.contenttypes.models import ContentType
-from django.core.exceptions import ValidationError
 
-from . import clock, services
+from . import authority, clock, services, sessions
+from .authority import CONSOLE, Grant
 from .conf import lock_settings
 from .events import CONSOLE_GROUP, record_group, user_group
 from .frames import BadFrame, BoundedInboxMixin, parse
@@ -32,6 +34,11 @@ logger = logging.getLogger("locks.consumers")
 
 MAX_ROWS = 500  # records one change-list subscription may name
 
+# Close codes (docs/protocol.md): the session is over (log in again), or not allowed.
+SESSION_ENDED = 4401
+FORBIDDEN = 4403
+ALLOWED = 1000
+
 
 class BadRequest(Exception):
     def __init__(self, code: str, message: str) -> None:
@@ -44,23 +51,32 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
     # Sockets need no channel of their own: the hub delivers to them in-process.
     channel_layer_alias = "locks.sockets-have-no-channel"
 
+    ended = False
+    user: Any = None
+
     async def connect(self) -> None:
         user = self.scope.get("user")
-        if user is None or not user.is_authenticated or not user.is_active or not user.is_staff:
-            await self.close(code=4403)
+        if user is None or not user.is_authenticated:
+            await self.close(code=SESSION_ENDED)
+            return
+        if not user.is_active or not user.is_staff:
+            await self.close(code=FORBIDDEN)
             return
         self.user = user
         self.topics: set[str] = set()
-        # What each topic was granted for: a content type id, or "console".
-        self.grants: dict[str, int | str] = {}
+        # What each record topic was granted: the record and the fields that may travel.
+        self.grants: dict[str, Grant] = {}
+        self.records: dict[str, RecordRef] = {}
+        self.session = await database_sync_to_async(sessions.SessionBinding.of)(self.scope)
         self.hub = await get_hub()
         await self.accept()
-        # Changes to this user (deactivated, permissions revoked) reach the socket at once.
+        # Changes to this user (logout, password, rights) reach the socket at once.
         try:
             await self.hub.subscribe(self, user_group(user.pk))
             self.topics.add(user_group(user.pk))
         except Exception:
             logger.exception("Could not watch user %s for changes", user.pk)
+        self.session_watch = asyncio.create_task(self._watch_session())
         await self.send_json(
             {
                 "type": "welcome",
@@ -71,6 +87,9 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
         )
 
     async def disconnect(self, code: int) -> None:
+        watch = getattr(self, "session_watch", None)
+        if watch is not None:
+            watch.cancel()
         hub = getattr(self, "hub", None)
         if hub is None:
             return
@@ -79,37 +98,102 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
         self.topics.clear()
 
     async def deliver(self, text: str) -> None:
-        """Called by the hub with an event already encoded as JSON."""
-        await self.send(text_data=text)
+        """Called by the hub with an event already encoded for this socket's grant."""
+        if not self.ended:
+            await self.send(text_data=text)
+
+    def grant_for(self, topic: str) -> Grant | None:
+        """What this socket may see of `topic`'s events (the hub shapes them by it)."""
+        return self.grants.get(topic)
+
+    async def end_session(self) -> None:
+        """The session behind this socket is over: say nothing more, close with 4401."""
+        if not self.ended:
+            self.ended = True
+            await self.close(code=SESSION_ENDED)
+
+    async def session_ended(self, fingerprints: list[str]) -> None:
+        """Called by the hub when sessions of this user ended (logout, deletion)."""
+        if self.session.fingerprint in fingerprints:
+            await self.end_session()
 
     async def recheck(self) -> None:
-        """Called by the hub when this user changed: a socket that may no longer see what it
-        subscribed to is closed (the page then polls, and HTTP checks permissions too)."""
+        """Called by the hub when this user changed: a socket whose session no longer stands
+        is closed with 4401, one that may no longer see what it subscribed to with 4403 (the
+        page then polls, and HTTP checks permissions too)."""
+        if self.ended:
+            return
         try:
-            allowed = await self._still_allowed()
+            verdict = await self._still_allowed()
         except Exception:
             logger.exception("Could not re-check a socket's permissions; closing it")
-            allowed = False
-        if not allowed:
-            await self.close(code=4403)
+            verdict = FORBIDDEN
+        if verdict == SESSION_ENDED:
+            await self.end_session()
+        elif verdict == FORBIDDEN:
+            self.ended = True
+            await self.close(code=FORBIDDEN)
+
+    async def revoke(self, topic: str) -> None:
+        """The record of `topic` left this user's view (the hub asked the ModelAdmin again)."""
+        self.grants.pop(topic, None)
+        await self.recheck()
+        if not self.ended:
+            self.ended = True
+            await self.close(code=FORBIDDEN)
+
+    async def _watch_session(self) -> None:
+        """Expiry, and changes nobody announced (raw SQL, a cache-only session store), close
+        the socket too: checked when the session expires and every SESSION_RECHECK seconds,
+        with the user read again (messages themselves never read the user)."""
+        while not self.ended:
+            await asyncio.sleep(self.session.seconds_to_next_check())
+            try:
+                alive = await self._session_alive()
+            except Exception:
+                logger.exception("Could not check a socket's session")
+                continue
+            if not alive:
+                await self.end_session()
 
     @database_sync_to_async
-    def _still_allowed(self) -> bool:
+    def _session_alive(self) -> bool:
         from django.contrib.auth import get_user_model
 
         fresh = get_user_model()._default_manager.filter(pk=self.user.pk).first()
-        if fresh is None or not fresh.is_active or not fresh.is_staff:
+        if not self.session.is_alive(fresh):
             return False
         self.user = fresh
-        for grant in set(self.grants.values()):
-            if grant == "console":
-                if not self._may_watch_console():
-                    return False
-                continue
-            model = ContentType.objects.get_for_id(grant).model_class()
-            if model is None or not self._may(model, "view"):
-                return False
         return True
+
+    @database_sync_to_async
+    def _still_allowed(self) -> int:
+        from django.contrib.auth import get_user_model
+
+        fresh = get_user_model()._default_manager.filter(pk=self.user.pk).first()
+        if not self.session.is_alive(fresh):
+            return SESSION_ENDED
+        self.user = fresh
+        by_model: dict[int, list[str]] = {}
+        for topic, given in self.grants.items():
+            if given.console:
+                if not self._may_watch_console():
+                    return FORBIDDEN
+            else:
+                by_model.setdefault(self.records[topic].content_type_id, []).append(topic)
+        for ct_id, topics in by_model.items():
+            model_admin = self._admin(ct_id)
+            request = self._request()
+            if model_admin is None:
+                return FORBIDDEN
+            pks = [self.records[t].object_pk for t in topics]
+            visible = authority.visible_objects(model_admin, request, pks)
+            if len(visible) != len(set(pks)):
+                return FORBIDDEN
+            for topic in topics:
+                obj = visible[self.records[topic].object_pk]
+                self.grants[topic] = authority.grant(model_admin, request, obj)
+        return ALLOWED
 
     def _may_watch_console(self) -> bool:
         return is_lock_manager(self.user) or self.user.has_perm("locks.view_editlock")
@@ -119,13 +203,14 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         request_id = None
+        if self.ended:
+            return  # the session ended: nothing is answered any more
         try:
             message = parse(text_data, bytes_data)
             request_id = message.get("id") if isinstance(message.get("id"), (int, str)) else None
             handler = getattr(self, "on_" + message["type"].replace(".", "_"), None)
             if handler is None or message["type"] not in HANDLED:
                 raise BadRequest("unknown_type", f"Unknown message type {message['type']!r}.")
-            await self.refresh_user()
             reply = await handler(message)
             if reply is not None:
                 if request_id is not None:
@@ -145,64 +230,69 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
 
     # ------------------------------------------------------------ permissions
 
-    @database_sync_to_async
-    def refresh_user(self) -> None:
-        """Permissions are read afresh for every message, so a revoked one takes effect."""
-        from django.contrib.auth import get_user_model
+    def _request(self):
+        return authority.request_for(self.user, self.scope)
 
-        fresh = get_user_model()._default_manager.filter(pk=self.user.pk).first()
-        if fresh is None or not fresh.is_active or not fresh.is_staff:
-            raise BadRequest("forbidden", "Your account may no longer use this page.")
-        self.user = fresh
+    @staticmethod
+    def _admin(ct_id: int):
+        try:
+            model = ContentType.objects.get_for_id(ct_id).model_class()
+        except ContentType.DoesNotExist:
+            return None
+        return None if model is None else authority.locked_admin(model)
 
-    def _record(self, data: Any, action: str = "view") -> RecordRef:
+    def _record(self, data: Any, action: str = "view") -> tuple[RecordRef, Grant, Any]:
         if not isinstance(data, dict):
             raise BadRequest("bad_message", 'A record is {"ct": <id>, "pk": "<id>"}.')
         return self._records(data.get("ct"), [data.get("pk")], action)[0]
 
-    def _records(self, ct_id: Any, pks: list[Any], action: str = "view") -> list[RecordRef]:
-        """The named records of one model, checked for permission and existence in one query."""
+    def _records(
+        self, ct_id: Any, pks: list[Any], action: str = "view"
+    ) -> list[tuple[RecordRef, Grant, Any]]:
+        """The named records of one model as its locked ModelAdmin shows them to this user:
+        each with its grant and the object, in one query for the rows."""
         valid_ct = isinstance(ct_id, int) and not isinstance(ct_id, bool)
         if not valid_ct or not all(
             isinstance(pk, (str, int)) and not isinstance(pk, bool) and len(str(pk)) <= 255
             for pk in pks
         ):
             raise BadRequest("bad_message", 'A record is {"ct": <id>, "pk": "<id>"}.')
-        try:
-            model = ContentType.objects.get_for_id(ct_id).model_class()
-        except ContentType.DoesNotExist:
-            model = None
-        if model is None:
+        model_admin = self._admin(ct_id)
+        if model_admin is None:
             raise BadRequest("not_found", "No such record.")
-        if not self._may(model, action):
-            verb = "view" if action == "view" else "edit"
-            raise BadRequest("forbidden", f"You may not {verb} this record.")
-        try:
-            found = {str(obj.pk): obj for obj in model._default_manager.filter(pk__in=pks)}
-        except (ValueError, TypeError, ValidationError):
-            found = {}
-        missing = [pk for pk in pks if str(pk) not in found]
-        if missing:
+        request = self._request()
+        visible = authority.visible_objects(model_admin, request, [str(pk) for pk in pks])
+        if len(visible) != len({str(pk) for pk in pks}):
+            if not model_admin.has_view_or_change_permission(request):
+                raise BadRequest("forbidden", "You may not view this record.")
             raise BadRequest("not_found", "No such record.")
-        return [RecordRef(ct_id, str(pk), str(found[str(pk)])[:200]) for pk in pks]
-
-    def _may(self, model, action: str) -> bool:
-        opts = model._meta
-        perms = [f"{opts.app_label}.change_{opts.model_name}"]
-        if action == "view":
-            perms.append(f"{opts.app_label}.view_{opts.model_name}")
-        return any(self.user.has_perm(p) for p in perms)
+        if action == "change" and not all(
+            model_admin.has_change_permission(request, obj) for obj in visible.values()
+        ):
+            raise BadRequest("forbidden", "You may not edit this record.")
+        static = not authority.is_dynamic(model_admin)
+        shared: Grant | None = None  # a static ModelAdmin grants every row the same
+        found = []
+        for pk in pks:
+            obj = visible[str(pk)]
+            given = shared or authority.grant(model_admin, request, obj)
+            if static:
+                shared = given
+            found.append((RecordRef(ct_id, str(pk), str(obj)[:200]), given, obj))
+        return found
 
     # ------------------------------------------------------------ handlers
 
     async def on_subscribe(self, message: dict[str, Any]) -> dict[str, Any]:
         granted, presence = await self._topics(message), message.get("presence") is True
-        topics = [topic for topic, _ in granted]
-        for topic, grant in granted:
+        topics = [topic for topic, _, _ in granted]
+        for topic, ref, given in granted:
+            self.grants[topic] = given
+            if ref is not None:
+                self.records[topic] = ref
             if topic not in self.topics:
-                await self.hub.subscribe(self, topic)
+                await self.hub.subscribe(self, topic, ref)
                 self.topics.add(topic)
-                self.grants[topic] = grant
         if presence and len(topics) == 1 and topics[0] != CONSOLE_GROUP:
             self.hub.join_presence(self, topics[0], self.user.pk, display_name(self.user))
         return {"type": "subscribed", "topics": len(topics)}
@@ -220,27 +310,28 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
             if topic in self.topics:
                 await self.hub.unsubscribe(self, topic)
                 self.topics.discard(topic)
-                self.grants.pop(topic, None)
+            self.grants.pop(topic, None)
+            self.records.pop(topic, None)
         return {"type": "unsubscribed"}
 
     @database_sync_to_async
-    def _topics(self, message: dict[str, Any]) -> list[tuple[str, int | str]]:
-        """The topics a subscription names, each with what it was granted for."""
+    def _topics(self, message: dict[str, Any]) -> list[tuple[str, RecordRef | None, Grant]]:
+        """The topics a subscription names, each with its record and grant."""
         if "record" in message:
-            ref = self._record(message["record"])
-            return [(record_group(ref), ref.content_type_id)]
+            ref, given, _ = self._record(message["record"])
+            return [(record_group(ref), ref, given)]
         if "rows" in message:
             rows = message["rows"]
             if not isinstance(rows, dict) or not isinstance(rows.get("pks"), list):
                 raise BadRequest("bad_message", 'Rows are {"ct": <id>, "pks": [...]}.')
             if len(rows["pks"]) > MAX_ROWS:
                 raise BadRequest("too_large", f"At most {MAX_ROWS} rows per subscription.")
-            refs = self._records(rows.get("ct"), rows["pks"])
-            return [(record_group(ref), ref.content_type_id) for ref in refs]
+            found = self._records(rows.get("ct"), rows["pks"])
+            return [(record_group(ref), ref, given) for ref, given, _ in found]
         if message.get("console") is True:
             if not self._may_watch_console():
                 raise BadRequest("forbidden", "Only lock managers may watch the lock console.")
-            return [(CONSOLE_GROUP, "console")]
+            return [(CONSOLE_GROUP, None, CONSOLE)]
         raise BadRequest("bad_message", 'Subscribe to a "record", "rows" or the "console".')
 
     async def on_heartbeat(self, message: dict[str, Any]) -> dict[str, Any]:
@@ -248,7 +339,7 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
 
     @database_sync_to_async
     def _heartbeat(self, message: dict[str, Any]) -> dict[str, Any]:
-        ref = self._record(message.get("record"), action="change")
+        ref, _, _ = self._record(message.get("record"), action="change")
         lease = message.get("lease")
         if not isinstance(lease, str) or len(lease) > 64:
             raise BadRequest("bad_message", "A heartbeat carries the page's lease.")
@@ -264,16 +355,15 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
 
     @database_sync_to_async
     def _state_for(self, message: dict[str, Any]) -> dict[str, Any]:
-        """The record's lock and version now, and its values if the page's copy is older."""
-        ref = self._record(message.get("record"))
+        """The record's lock and version now, and the values this user's change form shows
+        if the page's copy is older."""
+        ref, given, obj = self._record(message.get("record"))
         lease = message.get("lease") if isinstance(message.get("lease"), str) else None
         reply = {"type": "state", **self._state(ref, services.get_state(ref), lease)}
-        model = ContentType.objects.get_for_id(ref.content_type_id).model_class()
-        obj = model._default_manager.get(pk=ref.object_pk)
         version = getattr(obj, "version", None)
         reply["version"] = version
         if version is not None and message.get("version") != version:
-            reply["values"] = record_values(obj)
+            reply["values"] = authority.only_visible(record_values(obj), given.fields)
         return reply
 
     def _state(self, ref: RecordRef, state, lease: str | None) -> dict[str, Any]:

@@ -8,10 +8,12 @@ save has happened and pages resync by polling.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Any
 
 from asgiref.sync import async_to_sync
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import transaction
 from django.dispatch import Signal
 
@@ -32,6 +34,7 @@ LOCK_HANDOVER_REQUESTED = "lock.handover_requested"
 RECORD_SAVED = "record.saved"
 RECORD_CREATED = "record.created"
 RECORD_DELETED = "record.deleted"
+RECORD_EVENTS = frozenset({RECORD_SAVED, RECORD_CREATED, RECORD_DELETED})
 
 KIND_TO_EVENT = {
     "acquired": LOCK_ACQUIRED,
@@ -61,8 +64,12 @@ def record_group_for_key(key: str) -> str:
 
 
 def publish(event: dict[str, Any]) -> None:
-    """Announce `event` once the current transaction commits (at once outside one)."""
-    transaction.on_commit(lambda: deliver(event), robust=True)
+    """Announce `event` once the current transaction commits (at once outside one).
+
+    The payload is made plain JSON here, in the publishing request's language: lazily
+    translated strings, dates and decimals become text, so every layer can carry it."""
+    plain = json.loads(json.dumps(event, cls=DjangoJSONEncoder))
+    transaction.on_commit(lambda: deliver(plain), robust=True)
 
 
 def deliver(event: dict[str, Any]) -> None:
@@ -76,28 +83,31 @@ def deliver(event: dict[str, Any]) -> None:
         for group in topics_for(event)
     }
     if not send_to_groups(messages):
-        logger.error("Could not publish %s to the channel layer", event.get("type"))
+        # Pages notice the gap at their hub's next digest (one heartbeat interval) and resync.
+        logger.error("Could not publish %s to the channel layer: %s", event.get("type"), event)
 
 
 def send_to_groups(messages: dict[str, dict[str, Any]]) -> bool:
     """Send each group its message, all at once and bounded in time (a Redis that hangs
     must not hang a save's response). False, logged, when the layer failed."""
-    try:
-        from channels.layers import get_channel_layer
+    from channels.layers import get_channel_layer
 
-        layer = get_channel_layer()
-        if layer is None:
-            return True
-
-        async def send_all() -> None:
-            sends = [layer.group_send(group, message) for group, message in messages.items()]
-            await asyncio.wait_for(asyncio.gather(*sends), timeout=PUBLISH_TIMEOUT)
-
-        async_to_sync(send_all)()
+    layer = get_channel_layer()
+    if layer is None:
         return True
-    except Exception:
-        logger.exception("Channel layer send to %d group(s) failed", len(messages))
-        return False
+
+    async def send_all() -> None:
+        sends = [layer.group_send(group, message) for group, message in messages.items()]
+        await asyncio.wait_for(asyncio.gather(*sends), timeout=PUBLISH_TIMEOUT)
+
+    for attempt in (1, 2):  # after a Redis restart, a pooled connection fails once
+        try:
+            async_to_sync(send_all)()
+            return True
+        except Exception:
+            if attempt == 2:
+                logger.exception("Channel layer send to %d group(s) failed", len(messages))
+    return False
 
 
 USER_PREFIX = "locks.user."
@@ -118,8 +128,12 @@ def publish_user_changed(user_ids: list[int]) -> None:
 
 
 def topics_for(event: dict[str, Any]) -> list[str]:
-    """The record's topic (its change form and the change lists showing it) and the console."""
-    return [record_group_for_key(event["record"]["key"]), CONSOLE_GROUP]
+    """The record's topic (its change form and the change lists showing it); lock events go
+    to the console too (which never hears record values)."""
+    topics = [record_group_for_key(event["record"]["key"])]
+    if event["type"] not in RECORD_EVENTS:
+        topics.append(CONSOLE_GROUP)
+    return topics
 
 
 def record_payload(ref: RecordRef) -> dict[str, Any]:

@@ -24,11 +24,17 @@ from typing import Any, Protocol
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
-from . import services
-from .events import RECORD_PREFIX
+from . import authority, sequences, services
+from .authority import Grant
+from .conf import lock_settings
+from .events import RECORD_CREATED, RECORD_PREFIX, RECORD_SAVED
+from .records import RecordRef
+from .sequences import Sequence
 
 logger = logging.getLogger("locks.hub")
 
+CANARY_SECONDS = 0.5  # how often the hub checks that its group memberships still exist
+CANARY_LOST_AFTER = 1.5  # seconds without its own canary back: memberships are gone
 PRESENCE_FLUSH_SECONDS = 1.0
 PRESENCE_REFRESH_SECONDS = 30.0
 PRESENCE_STALE_SECONDS = 90.0
@@ -37,9 +43,17 @@ PRESENCE_NAMES = 50
 
 
 class Subscriber(Protocol):
+    user: Any
+
     async def deliver(self, text: str) -> None: ...
 
+    def grant_for(self, topic: str) -> Grant | None: ...
+
     async def recheck(self) -> None: ...
+
+    async def revoke(self, topic: str) -> None: ...
+
+    async def session_ended(self, fingerprints: list[str]) -> None: ...
 
 
 class Hub:
@@ -57,12 +71,21 @@ class Hub:
         self.presence_told: dict[str, set[Subscriber]] = {}
         self.tasks: list[asyncio.Task] = []
         self.membership = asyncio.Lock()
+        # Healing: the hub's own canary group proves its memberships are in the layer.
+        self.canary_group = f"locks.hub.{self.process_id}"
+        self.canary_seen = time.monotonic()
+        self.healthy = True
+        # Gap detection: each record topic's record, and the (fence, holder, version) this
+        # process last delivered for it; the digest compares it with the database.
+        self.records: dict[str, RecordRef] = {}
+        self.seen: dict[str, Sequence] = {}
 
     async def start(self) -> None:
         # The layer's default prefix: channels-redis reads one prefix per process, and a
         # second prefix would starve (or be starved by) any other consumer in the process.
         self.channel = await self.layer.new_channel()
-        for loop in (self._read, self._presence, self._sweep, self._refresh_groups):
+        loops = (self._read, self._presence, self._sweep, self._refresh_groups, self._canary)
+        for loop in (*loops, self._digest):
             self.tasks.append(asyncio.create_task(loop(), name=f"locks-hub-{loop.__name__}"))
 
     async def stop(self) -> None:
@@ -72,13 +95,17 @@ class Hub:
 
     # ------------------------------------------------------------ subscriptions
 
-    async def subscribe(self, subscriber: Subscriber, topic: str) -> None:
+    async def subscribe(
+        self, subscriber: Subscriber, topic: str, record: RecordRef | None = None
+    ) -> None:
         async with self.membership:
             if not self.topics.get(topic):
                 # Join first: if the layer fails, nothing is recorded and the next
                 # subscriber tries again.
                 await self.layer.group_add(topic, self.channel)
             self.topics[topic].add(subscriber)
+            if record is not None:
+                self.records[topic] = record
 
     async def unsubscribe(self, subscriber: Subscriber, topic: str) -> None:
         async with self.membership:
@@ -91,6 +118,8 @@ class Hub:
                 self.local_dirty.add(topic)
             if not members:
                 del self.topics[topic]
+                self.records.pop(topic, None)
+                self.seen.pop(topic, None)
                 await self.layer.group_discard(topic, self.channel)
 
     def join_presence(self, subscriber: Subscriber, topic: str, user_id: int, name: str) -> None:
@@ -108,17 +137,31 @@ class Hub:
                 message = await self.layer.receive(self.channel)
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                logger.exception("Hub could not read from the channel layer; retrying")
-                await asyncio.sleep(1)
+            except Exception as problem:
+                # The layer went away (its memberships may be gone with it): the canary loop
+                # joins again as soon as it answers.
+                if self.healthy:
+                    logger.warning("Hub could not read from the channel layer (%r)", problem)
+                self.healthy = False
+                await asyncio.sleep(CANARY_SECONDS)
                 continue
             try:
                 await self.dispatch(message)
             except Exception:
-                logger.exception("Hub could not dispatch %s", message.get("type"))
+                # Never silently: logged with the event, and that topic's pages resync.
+                logger.exception("Hub could not dispatch %s", message)
+                members = list(self.topics.get(message.get("topic", ""), ()))
+                await self._send_all(members, json.dumps({"type": "resync"}))
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         topic = message.get("topic", "")
+        if message.get("type") == "locks.canary":
+            self.canary_seen = time.monotonic()
+            if not self.healthy:
+                self.healthy = True
+                logger.warning("Channel layer answers again; group memberships restored")
+                await self._resync_everyone()
+            return
         if message.get("type") == "locks.presence":
             self.parts[topic][message["process"]] = (message["viewers"], time.monotonic())
             self.merged_dirty.add(topic)
@@ -130,8 +173,56 @@ class Hub:
             # A user's permissions or account changed: their sockets check again.
             await asyncio.gather(*(member.recheck() for member in list(members)))
             return
-        text = json.dumps(message["event"])  # once, for every socket
-        await self._send_all(list(members), text)
+        if message.get("type") == "locks.session":
+            # Sessions of a user ended (logout, deleted): their sockets close.
+            ended = message.get("sessions", [])
+            await asyncio.gather(*(member.session_ended(ended) for member in list(members)))
+            return
+        await self.deliver_event(topic, list(members), message["event"])
+
+    async def deliver_event(
+        self, topic: str, members: list[Subscriber], event: dict[str, Any]
+    ) -> None:
+        """Shape the event once per distinct grant (the fields those sockets' users may see)
+        and encode it once per shape: the fan-out stays one loop over the sockets."""
+        self._saw(topic, event)
+        audiences: dict[Grant, list[Subscriber]] = defaultdict(list)
+        ask_again: list[Subscriber] = []
+        for member in members:
+            given = member.grant_for(topic)
+            if given is None:
+                continue
+            if given.dynamic and event.get("type") in (RECORD_SAVED, RECORD_CREATED):
+                ask_again.append(member)
+            else:
+                audiences[given].append(member)
+        if ask_again:
+            await self._regrant(topic, ask_again, event, audiences)
+        for given, sockets in audiences.items():
+            shaped = authority.shape_event(event, given)
+            if shaped is not None:
+                await self._send_all(sockets, json.dumps(shaped))
+
+    async def _regrant(
+        self,
+        topic: str,
+        members: list[Subscriber],
+        event: dict[str, Any],
+        audiences: dict[Grant, list[Subscriber]],
+    ) -> None:
+        """A ModelAdmin that decides by the row is asked again, once per user, after the row
+        changed: a row that left a user's view is not sent to them and their socket closes."""
+        record = event.get("record", {})
+        users = {member.user.pk: member.user for member in members}
+        fresh = await database_sync_to_async(authority.regrant_users)(
+            record.get("ct"), str(record.get("pk")), users
+        )
+        for member in members:
+            given = fresh.get(member.user.pk)
+            if given is None:
+                await member.revoke(topic)
+            else:
+                audiences[given].append(member)
 
     async def _send_all(self, members: list[Subscriber], text: str) -> None:
         """One after another (a send only queues bytes), yielding now and then so the server
@@ -146,6 +237,86 @@ class Hub:
             await member.deliver(text)
         except Exception:
             logger.debug("A socket went away during delivery", exc_info=True)
+
+    # ------------------------------------------------------------ healing
+
+    async def _canary(self) -> None:
+        """Twice a second, send a message to this process's own group. If it does not come
+        back (Redis restarted, was flushed or failed over: memberships are gone), or the
+        layer fails, join every group again until it does; then every page resyncs."""
+        joined = False
+        while True:
+            await asyncio.sleep(CANARY_SECONDS)
+            if self.healthy and time.monotonic() - self.canary_seen > CANARY_LOST_AFTER:
+                logger.warning("Group memberships lost (Redis restarted or flushed); rejoining")
+                self.healthy = False
+            try:
+                if not joined or not self.healthy:
+                    await self._rejoin()
+                    joined = True
+                await self.layer.group_send(
+                    self.canary_group, {"type": "locks.canary", "topic": self.canary_group}
+                )
+            except asyncio.CancelledError:
+                raise
+            except Exception as problem:
+                if self.healthy:
+                    logger.warning("Channel layer unreachable (%s); pages poll meanwhile", problem)
+                self.healthy = False
+
+    async def _rejoin(self) -> None:
+        async with self.membership:
+            await self.layer.group_add(self.canary_group, self.channel)
+            for topic in list(self.topics):
+                await self.layer.group_add(topic, self.channel)
+
+    async def _resync_everyone(self) -> None:
+        """Events may have been lost while the layer was away: every page asks again."""
+        sockets = {s for members in self.topics.values() for s in members}
+        await self._send_all(list(sockets), json.dumps({"type": "resync"}))
+
+    def _saw(self, topic: str, event: dict[str, Any]) -> None:
+        lock = event.get("lock")
+        fence, holder, version = self.seen.get(topic, (0, None, None))
+        if isinstance(lock, dict):
+            fence = max(fence, lock.get("fence") or 0)
+            holder = lock.get("holder_id") if lock.get("held") else None
+        if event.get("version") is not None:
+            version = event["version"]
+        self.seen[topic] = (fence, holder, version)
+
+    async def _digest(self) -> None:
+        """Once per heartbeat interval, compare what this process delivered for each record
+        topic with the database (one query per model); where they differ, an event was lost
+        (or is late), and the topic's pages are sent a `digest` to compare and resync."""
+        while True:
+            await asyncio.sleep(lock_settings.HEARTBEAT_INTERVAL)
+            try:
+                await self.check_sequences()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("Digest check failed; retrying")
+
+    async def check_sequences(self) -> None:
+        records = {t: r for t, r in self.records.items() if self.topics.get(t)}
+        if not records:
+            return
+        now = await database_sync_to_async(sequences.current)(list(records.values()))
+        for topic, ref in records.items():
+            current = now.get(ref.key)
+            if current is None or current == self.seen.get(topic):
+                continue
+            self.seen[topic] = current
+            fence, holder, version = current
+            digest = {
+                "type": "digest",
+                "record": {"ct": ref.content_type_id, "pk": ref.object_pk, "key": ref.key},
+                "fence": fence,
+                "holder_id": holder,
+                "version": version,
+            }
+            await self._send_all(list(self.topics.get(topic, ())), json.dumps(digest))
 
     # ------------------------------------------------------------ presence
 

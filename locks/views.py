@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from . import clock, services
+from . import authority, clock, services
 from .policy import LockPolicy
 from .records import ref_for
 from .signals import record_values
@@ -105,8 +105,11 @@ def state(request: HttpRequest, model_admin, object_id: str) -> HttpResponse:
     body = payload(model_admin, request, obj, services.get_state(obj), request.GET.get("lease"))
     body["ok"] = True
     if body["version"] is not None and request.GET.get("version") != str(body["version"]):
-        # The page shows an older version: send the values (the polling twin of "sync").
-        body["values"] = record_values(obj)
+        # The page shows an older version: send the values its change form shows (the
+        # polling twin of "sync").
+        body["values"] = authority.only_visible(
+            record_values(obj), authority.visible_fields(model_admin, request, obj)
+        )
     return JsonResponse(body)
 
 
@@ -169,7 +172,8 @@ def list_states(request: HttpRequest, model_admin) -> HttpResponse:
     """Lock badges for a change list page: ?pk=1&pk=2 (at most 500)."""
     if not model_admin.has_view_permission(request):
         return error(403, _("You may not view these records."))
-    pks = request.GET.getlist("pk")[:500]
+    # Only rows this user's admin shows (its queryset and object permissions).
+    pks = list(authority.visible_objects(model_admin, request, request.GET.getlist("pk")[:500]))
     now = clock.now()
     states = services.live_states(model_admin.model, pks)
     return JsonResponse(

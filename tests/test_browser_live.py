@@ -176,3 +176,19 @@ def test_reload_keeps_the_lock_and_closing_frees_it(login, live_site):
     expect(bob.locator("#locks-banner")).to_contain_text(
         "You are editing this record", timeout=15_000
     )
+
+
+def test_logout_elsewhere_ends_the_pages_socket_and_keeps_the_input(login, live_site):
+    pk, _ = pick_customer(live_site, 29)
+    alice = login("alice")
+    alice.goto(url(live_site, pk))
+    wait_live(alice)
+    alice.fill("#id_notes", "typed before logging out elsewhere")
+    other_tab = alice.context.new_page()  # same browser, same session cookie
+    other_tab.goto(f"{live_site.url}/admin/")
+    other_tab.click("#logout-form button")
+    expect(other_tab.locator("body")).to_contain_text("Logged out")
+    status = alice.locator("#locks-banner .locks-status")
+    expect(status).to_contain_text("Your session has ended", timeout=1000)
+    expect(alice.locator("#id_notes")).to_have_value("typed before logging out elsewhere")
+    shot(alice, "session-ended")

@@ -52,6 +52,11 @@ def redis_site(tmp_path_factory):
 
 
 def session_cookie(base: str, username: str) -> str:
+    return logged_in(base, username)[1]
+
+
+def logged_in(base: str, username: str) -> tuple[urllib.request.OpenerDirector, str]:
+    """A cookie-keeping HTTP client logged in as `username`, and its session id."""
     jar = http.cookiejar.CookieJar()
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     page = opener.open(f"{base}/admin/login/").read().decode()
@@ -64,7 +69,7 @@ def session_cookie(base: str, username: str) -> str:
             f"{base}/admin/login/", data=data, headers={"Referer": f"{base}/admin/login/"}
         )
     )
-    return next(c.value for c in jar if c.name == "sessionid")
+    return opener, next(c.value for c in jar if c.name == "sessionid")
 
 
 @pytest.mark.browser
@@ -127,6 +132,40 @@ def test_storm_of_connections_and_disconnections(redis_site):
     assert "Traceback" not in log, log[-3000:]
     # The server still serves a new page afterwards.
     assert in_thread(storm(ws_url, headers, {"ct": ct, "pk": str(pk)}, count=1)) == []
+
+
+def test_logout_on_one_process_closes_the_socket_on_another(redis_site):
+    """The socket lives on the second server; the logout is handled by the first."""
+    first, second = redis_site.urls
+    opener, cookie = logged_in(first, "bob")
+    page = opener.open(f"{first}/admin/").read().decode()
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+
+    async def scenario() -> tuple[int | None, float]:
+        import websockets
+
+        async with websockets.connect(
+            second.replace("http://", "ws://") + "/ws/locks/",
+            additional_headers={"Origin": second, "Cookie": f"sessionid={cookie}"},
+        ) as socket:
+            assert json.loads(await socket.recv())["type"] == "welcome"
+            loop = asyncio.get_running_loop()
+            logout = urllib.request.Request(
+                f"{first}/admin/logout/",
+                data=urllib.parse.urlencode({"csrfmiddlewaretoken": token}).encode(),
+                headers={"Referer": f"{first}/admin/"},
+            )
+            await loop.run_in_executor(None, opener.open, logout)
+            started = time.monotonic()
+            try:
+                while True:
+                    await asyncio.wait_for(socket.recv(), 5)
+            except websockets.ConnectionClosed as closed:
+                return closed.rcvd.code, time.monotonic() - started
+
+    code, took = in_thread(scenario())
+    assert code == 4401
+    assert took < 1
 
 
 def in_thread(coroutine):

@@ -77,7 +77,7 @@ async def test_anonymous_is_refused(customer):
     socket = await connect(None)
     connected, code = await socket.connect(timeout=TIMEOUT)
     assert not connected
-    assert code == 4403
+    assert code == 4401  # not logged in: log in again
 
 
 async def test_cross_origin_is_refused(alice):
@@ -282,7 +282,7 @@ async def test_deactivated_account_closes_its_sockets(bob, customer):
         bob.save()
 
     await sync_to_async(deactivate)()
-    assert (await wait_closed(socket))["code"] == 4403
+    assert (await wait_closed(socket))["code"] == 4401
 
 
 async def test_unrelated_user_change_keeps_socket_open(bob, customer):

@@ -111,8 +111,10 @@
       }
       self.handlers.message(message);
     };
-    socket.onclose = function () {
+    socket.onclose = function (event) {
       var was = self.connected;
+      // 4401: the session behind this socket ended (logout, expiry, password change).
+      if (event && event.code === 4401 && self.handlers.ended) { self.handlers.ended(); }
       self.connected = false;
       self.subscribed = false;
       self.socket = null;
@@ -228,8 +230,10 @@
     this.live = d.wsUrl ? new Live(d.wsUrl, {
       open: this.onOpen.bind(this),
       message: this.onMessage.bind(this),
-      close: this.onClose.bind(this)
+      close: this.onClose.bind(this),
+      ended: this.onEnded.bind(this)
     }) : null;
+    this.sessionEnded = false;
   }
 
   ChangeForm.prototype.start = function () {
@@ -292,6 +296,7 @@
     }
     request.then(function (reply) {
       self.failures = 0;
+      self.sessionEnded = false;
       if (!self.live || self.live.connected) { self.status(""); }
       self.applyState(reply);
       self.schedule(self.interval);
@@ -301,7 +306,7 @@
       if (live && self.live) { self.live.drop(); }
       self.active = self.active || wasActive;
       self.failures += 1;
-      self.status(gettext("Cannot reach the server. Retrying…"));
+      self.status(self.sessionEnded ? self.endedText() : gettext("Cannot reach the server. Retrying…"));
       self.schedule(Math.min(self.interval, backoff(self.failures, self.interval)));
     });
   };
@@ -310,14 +315,38 @@
     var self = this;
     this.status("");
     this.live.subscribe({ record: this.record, presence: true }).then(function (ok) {
-      if (!ok) { return; }
       // Resync: anything missed while disconnected (lock changes, a newer version).
-      self.live.ask({ type: "sync", record: self.record, version: self.version, lease: self.lease })
-        .then(function (reply) { if (reply && reply.type === "state") { self.applyState(reply); } });
+      if (ok) { self.resync(); }
     });
   };
 
+  ChangeForm.prototype.resync = function () {
+    var self = this;
+    this.live.ask({ type: "sync", record: this.record, version: this.version, lease: this.lease })
+      .then(function (reply) { if (reply && reply.type === "state") { self.applyState(reply); } });
+  };
+
+  /* A digest says where the record stands; a page that saw less missed an event. */
+  ChangeForm.prototype.behind = function (digest) {
+    var lock = this.lock;
+    if (!lock) { return true; }
+    var holder = lock.held ? lock.holder_id : null;
+    return lock.fence !== digest.fence || holder !== digest.holder_id ||
+      (digest.version !== null && digest.version !== this.version);
+  };
+
+  /* The session ended: say so; what the user typed stays in this tab (sessionStorage). */
+  ChangeForm.prototype.onEnded = function () {
+    this.sessionEnded = true;
+    this.status(this.endedText());
+  };
+
+  ChangeForm.prototype.endedText = function () {
+    return gettext("Your session has ended. Log in again in another tab to go on; what you typed stays on this page.");
+  };
+
   ChangeForm.prototype.onClose = function () {
+    if (this.sessionEnded) { this.schedule(1000); return; }
     this.status(interpolate(gettext("Live updates paused; checking every %(s)s s."), { s: this.interval / 1000 }, true));
     this.schedule(1000);
   };
@@ -325,8 +354,11 @@
   ChangeForm.prototype.onMessage = function (message) {
     var type = message.type || "";
     if (type === "presence") { this.showPresence(message); return; }
+    if (type === "resync") { this.resync(); return; }  // the server's layer came back
     if (!message.record || String(message.record.pk) !== String(this.record.pk) || message.record.ct !== this.record.ct) { return; }
-    if (type.indexOf("lock.") === 0) {
+    if (type === "digest") {
+      if (this.behind(message)) { this.resync(); }
+    } else if (type.indexOf("lock.") === 0) {
       this.applyLock(message.lock, type);
     } else if (type === "record.saved") {
       this.applyValues(message.values || {}, message.version);
@@ -633,6 +665,13 @@
     }).then(done, done);
   };
 
+  /* Many row digests may arrive together: one resync for all of them. */
+  ChangeList.prototype.resyncSoon = function () {
+    var self = this;
+    if (this.resyncTimer) { return; }
+    this.resyncTimer = setTimeout(function () { self.resyncTimer = null; self.resync(); }, 200);
+  };
+
   ChangeList.prototype.onOpen = function () {
     var self = this;
     var pks = this.pks();
@@ -647,6 +686,7 @@
 
   ChangeList.prototype.onMessage = function (message) {
     var type = message.type || "";
+    if (type === "resync" || type === "digest") { this.resyncSoon(); return; }
     if (this.console) {
       if (type.indexOf("lock.") === 0) { this.reloadTable(); }
       return;

@@ -1,0 +1,164 @@
+"""Who may see what, live: the answer of the ModelAdmin registered for the model.
+
+The socket, the HTTP state endpoint and every event payload ask the same questions the admin
+asks for an HTTP request by that user: is the row in `get_queryset(request)`, does
+`has_view_permission(request, obj)` (or change) allow it, and which fields does that user's
+change form show. A model without a locked ModelAdmin is not served at all.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.contrib.admin.sites import all_sites
+from django.contrib.admin.utils import flatten_fieldsets
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.http import HttpRequest
+
+# ModelAdmin methods whose answer may depend on the row or on the user beyond model
+# permissions. When a locked ModelAdmin overrides none of them, a grant made at subscription
+# holds until the user's rights change; otherwise it is asked again for every record event.
+ROW_SENSITIVE = (
+    "get_queryset",
+    "has_view_permission",
+    "has_change_permission",
+    "has_view_or_change_permission",
+    "get_fields",
+    "get_fieldsets",
+    "get_exclude",
+    "get_readonly_fields",
+    "get_form",
+)
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What one user may see of one record: the fields whose values may travel to them.
+
+    Hashable, so the hub encodes an event once per distinct grant, not once per socket."""
+
+    fields: frozenset[str]
+    dynamic: bool = False  # ask the ModelAdmin again on every record event
+    console: bool = False
+
+
+CONSOLE = Grant(frozenset(), console=True)
+"""The lock console's grant: lock events as the console page shows them, no record values."""
+
+
+def locked_admin(model: type[models.Model]):
+    """The ModelAdmin with `LockedAdminMixin` registered for `model`, or None."""
+    from .admin import LockedAdminMixin
+
+    for site in sorted(all_sites, key=lambda s: s.name != "admin"):  # the default site first
+        model_admin = site._registry.get(model)
+        if isinstance(model_admin, LockedAdminMixin):
+            return model_admin
+    return None
+
+
+def request_for(user, scope: dict[str, Any] | None = None) -> HttpRequest:
+    """An HttpRequest standing for a socket's message, so ModelAdmin hooks can be asked."""
+    request = HttpRequest()
+    request.method = "GET"
+    request.user = user
+    if scope is not None:
+        request.path = request.path_info = scope.get("path", "")
+        request.session = scope.get("session")
+        for name, value in scope.get("headers", []):
+            key = name.decode("latin1").upper().replace("-", "_")
+            if key not in {"CONTENT_TYPE", "CONTENT_LENGTH"}:
+                key = f"HTTP_{key}"
+            request.META[key] = value.decode("latin1")
+        request.COOKIES = dict(scope.get("cookies", {}))
+    return request
+
+
+def is_dynamic(model_admin) -> bool:
+    """True when the ModelAdmin's class answers a ROW_SENSITIVE question itself (not Django's
+    default, not this app's mixin): its answer may change with the row."""
+    for name in ROW_SENSITIVE:
+        for klass in type(model_admin).__mro__:
+            if name in vars(klass):
+                module = klass.__module__
+                if not module.startswith(("django.contrib.admin.", "locks.")):
+                    return True
+                break
+    return False
+
+
+def visible_fields(model_admin, request: HttpRequest, obj: models.Model | None) -> frozenset[str]:
+    """Names of the model fields that user's change form shows for `obj` (editable or
+    read-only), as the admin lays them out: fieldsets, fields, exclude."""
+    shown = set(flatten_fieldsets(model_admin.get_fieldsets(request, obj)))
+    concrete = {f.name for f in model_admin.model._meta.concrete_fields}
+    return frozenset(shown & concrete - {"version"})
+
+
+def may_view(model_admin, request: HttpRequest, obj: models.Model) -> bool:
+    return bool(
+        model_admin.has_view_permission(request, obj)
+        or model_admin.has_change_permission(request, obj)
+    )
+
+
+def visible_objects(
+    model_admin, request: HttpRequest, pks: Iterable[Any]
+) -> dict[str, models.Model]:
+    """The named rows this user's admin would show, by primary key as text (one query)."""
+    try:
+        rows = model_admin.get_queryset(request).filter(pk__in=list(pks))
+        found = {str(obj.pk): obj for obj in rows}
+    except (ValueError, TypeError, ValidationError):
+        return {}
+    return {pk: obj for pk, obj in found.items() if may_view(model_admin, request, obj)}
+
+
+def grant(model_admin, request: HttpRequest, obj: models.Model) -> Grant:
+    return Grant(visible_fields(model_admin, request, obj), dynamic=is_dynamic(model_admin))
+
+
+def regrant(model_admin, request: HttpRequest, pk: str) -> Grant | None:
+    """The grant asked again (the row may have changed): None when it is no longer visible."""
+    obj = visible_objects(model_admin, request, [pk]).get(str(pk))
+    return None if obj is None else grant(model_admin, request, obj)
+
+
+def only_visible(values: dict[str, Any], fields: frozenset[str]) -> dict[str, Any]:
+    return {name: value for name, value in values.items() if name in fields}
+
+
+LOCK_EVENT_FIELDS = ("type", "record", "lock", "at")
+
+
+def shape_event(event: dict[str, Any], given: Grant) -> dict[str, Any] | None:
+    """The event as this grant may see it, or None when it is not for them.
+
+    Record events carry only the values (and changed names) of fields the grant shows. The
+    console hears lock events as its own page shows locks (record, holder, times), and no
+    record events at all."""
+    kind = event.get("type", "")
+    if given.console:
+        if not kind.startswith("lock."):
+            return None
+        return {key: event[key] for key in LOCK_EVENT_FIELDS if key in event}
+    if "values" not in event and "changed" not in event:
+        return event
+    shaped = dict(event)
+    shaped["values"] = only_visible(event.get("values", {}), given.fields)
+    shaped["changed"] = [name for name in event.get("changed", []) if name in given.fields]
+    return shaped
+
+
+def regrant_users(ct_id: int, pk: str, users: dict[int, Any]) -> dict[int, Grant | None]:
+    """Each user's grant for one record, asked again after it changed (dynamic admins)."""
+    from django.contrib.contenttypes.models import ContentType
+
+    model = ContentType.objects.get_for_id(ct_id).model_class()
+    model_admin = None if model is None else locked_admin(model)
+    if model_admin is None:
+        return dict.fromkeys(users)
+    return {uid: regrant(model_admin, request_for(user), pk) for uid, user in users.items()}

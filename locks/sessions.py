@@ -1,0 +1,155 @@
+"""A socket belongs to the session that opened it.
+
+Logout and deleted sessions are announced through the channel layer (every server process
+hears it and closes that session's sockets with 4401); a password change or a lost staff
+flag reaches the sockets as a user change (`locks.signals`) and is checked here. Expiry, and
+deletions nobody announced (raw SQL, cache-only session stores), are caught by each socket's
+own timer: at the session's expiry and every SESSION_RECHECK seconds (which also reads the
+user again, so rights changed behind Django's back are noticed without a read per message).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from importlib import import_module
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY, user_logged_out
+from django.db import transaction
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
+from django.utils import timezone
+from django.utils.crypto import constant_time_compare
+
+from . import events
+
+SESSION_RECHECK = 120.0  # seconds between two checks of a socket's session and user
+
+
+def fingerprint(session_key: str | None) -> str:
+    """A session's name on the channel layer: never the key itself."""
+    return hashlib.sha256((session_key or "").encode()).hexdigest()[:24]
+
+
+def _store(session_key: str | None):
+    return import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+
+
+def _stored(session_key: str) -> tuple[dict[str, Any], datetime | None]:
+    """The session's data and expiry as stored: one query for database-backed stores."""
+    store = _store(session_key)
+    get_model = getattr(store, "get_model_class", None)
+    if get_model is not None:
+        row = get_model()._default_manager.filter(session_key=session_key).first()
+        if row is None or row.expire_date <= timezone.now():
+            return {}, None
+        return store.decode(row.session_data), row.expire_date
+    data = store.load()
+    try:
+        return data, store.get_expiry_date() if data else None
+    except Exception:
+        return data, None
+
+
+def hash_matches(session_hash: str, user) -> bool:
+    """The session's auth hash still matches the user's password (as django.contrib.auth's
+    get_user checks it, fallback secrets included)."""
+    if not hasattr(user, "get_session_auth_hash"):
+        return True
+    if session_hash and constant_time_compare(session_hash, user.get_session_auth_hash()):
+        return True
+    return any(
+        session_hash and constant_time_compare(session_hash, user._get_session_auth_hash(secret=s))
+        for s in getattr(settings, "SECRET_KEY_FALLBACKS", [])
+    )
+
+
+@dataclass
+class SessionBinding:
+    key: str | None
+    fingerprint: str
+    user_id: str
+    expires_at: datetime | None
+
+    @classmethod
+    def of(cls, scope: dict[str, Any]) -> SessionBinding:
+        session = scope["session"]
+        key = session.session_key
+        expires_at = _stored(key)[1] if key else None
+        return cls(key, fingerprint(key), str(session.get(SESSION_KEY, "")), expires_at)
+
+    def seconds_to_next_check(self) -> float:
+        if self.expires_at is None:
+            return SESSION_RECHECK
+        left = (self.expires_at - timezone.now()).total_seconds()
+        return max(0.05, min(SESSION_RECHECK, left + 0.05))
+
+    def is_alive(self, user) -> bool:
+        """The session is still in the store, unexpired, for this user, with a current
+        password hash; and the user may still use the admin."""
+        if user is None or not user.is_active or not user.is_staff or not self.key:
+            return False
+        data, self.expires_at = _stored(self.key)
+        if not data or str(data.get(SESSION_KEY, "")) != self.user_id:
+            return False
+        return str(user.pk) == self.user_id and hash_matches(data.get(HASH_SESSION_KEY, ""), user)
+
+
+# ---------------------------------------------------------------- announcing ended sessions
+
+_pending = threading.local()
+
+
+def announce_ended(user_id: Any, session_key: str | None) -> None:
+    """After commit, close this session's sockets on every server process (batched: one
+    message per user however many sessions a transaction deletes)."""
+    batch = getattr(_pending, "batch", None)
+    first = batch is None
+    if first:
+        batch = _pending.batch = {}
+    batch.setdefault(events.user_group(user_id), []).append(fingerprint(session_key))
+    if first:
+        transaction.on_commit(_flush, robust=True)  # at once outside a transaction
+
+
+def _flush() -> None:
+    batch, _pending.batch = getattr(_pending, "batch", None) or {}, None
+    events.send_to_groups(
+        {
+            group: {"type": "locks.session", "topic": group, "sessions": prints}
+            for group, prints in batch.items()
+        }
+    )
+
+
+@receiver(user_logged_out, dispatch_uid="locks.logged_out")
+def logged_out(sender, request, user, **kwargs) -> None:
+    if user is not None and getattr(request, "session", None) is not None:
+        announce_ended(user.pk, request.session.session_key)
+
+
+def session_deleted(sender, instance, **kwargs) -> None:
+    """A stored session row was deleted (flush, an admin, a script): its sockets close.
+    Expired rows (clearsessions) are skipped: their sockets closed at expiry."""
+    if instance.expire_date <= timezone.now():
+        return
+    try:
+        user_id = instance.get_decoded().get(SESSION_KEY)
+    except Exception:
+        return
+    if user_id:
+        announce_ended(user_id, instance.session_key)
+
+
+def connect_session_model() -> None:
+    """Watch the database session model when the sessions app is installed."""
+    from django.apps import apps
+
+    if apps.is_installed("django.contrib.sessions"):
+        from django.contrib.sessions.models import Session
+
+        post_delete.connect(session_deleted, sender=Session, dispatch_uid="locks.session_gone")

@@ -1,0 +1,284 @@
+"""The live channel answers to the ModelAdmin and to the session (issue: live channel's
+authority). Driven through the real websocket stack and the HTTP endpoints, with ModelAdmins
+that exclude fields, hide rows and show different fields to different users."""
+
+from __future__ import annotations
+
+import importlib
+import time
+from contextlib import contextmanager
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.contrib import admin
+from django.contrib.sessions.models import Session
+from django.test import Client, override_settings
+
+from locks import services
+from locks.admin import LockedAdminMixin
+from records.models import Customer
+from tests.conftest import make_user
+from tests.test_websocket import (
+    TIMEOUT,
+    application,
+    ask,
+    fresh_layer_and_hub,  # noqa: F401  (autouse fixture)
+    next_of,
+    open_socket,
+    record,
+    wait_closed,
+)
+
+pytestmark = [pytest.mark.asyncio, pytest.mark.django_db(transaction=True)]
+
+
+@contextmanager
+def registered(model, admin_class):
+    """Register `admin_class` for `model` on the default admin site for one test, with URLs."""
+    site = admin.site
+    old = site._registry[model]
+    site._registry[model] = admin_class(model, site)
+    try:
+        from tests import swapped_urls
+
+        importlib.reload(swapped_urls)
+        with override_settings(ROOT_URLCONF="tests.swapped_urls"):
+            yield site._registry[model]
+    finally:
+        site._registry[model] = old
+
+
+class NotesHiddenAdmin(LockedAdminMixin, admin.ModelAdmin):
+    """`notes` stands for an internal field the team keeps out of the form."""
+
+    exclude = ["notes"]
+
+
+class HidesFromBobAdmin(LockedAdminMixin, admin.ModelAdmin):
+    """Bob may see active customers only (a restricting get_queryset)."""
+
+    fields = ["name", "email", "phone", "status", "notes"]
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if request.user.username == "bob":
+            return queryset.filter(status="active")
+        return queryset
+
+
+class PerUserFieldsAdmin(LockedAdminMixin, admin.ModelAdmin):
+    def get_fields(self, request, obj=None):
+        if request.user.username == "bob":
+            return ["name"]
+        return ["name", "phone", "notes"]
+
+
+def save(customer_pk: int, **values) -> None:
+    customer = Customer.objects.get(pk=customer_pk)
+    for name, value in values.items():
+        setattr(customer, name, value)
+    customer.save()
+
+
+async def socket_for(user, session_client: Client | None = None):
+    """A socket opened with this client's session (a fresh login when none is given)."""
+    from channels.testing import WebsocketCommunicator
+
+    client = session_client or Client()
+    if session_client is None:
+        await sync_to_async(client.force_login)(user)
+    headers = [
+        (b"origin", b"http://localhost"),
+        (b"host", b"localhost"),
+        (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode()),
+    ]
+    socket = WebsocketCommunicator(application, "/ws/locks/", headers=headers)
+    connected, _ = await socket.connect(timeout=TIMEOUT)
+    assert connected
+    assert (await socket.receive_json_from(timeout=TIMEOUT))["type"] == "welcome"
+    return socket
+
+
+async def nothing_more(socket, kind: str, within: float = 0.5) -> bool:
+    """True when no message of `kind` arrives within `within` seconds (others are skipped)."""
+    try:
+        await next_of(socket, kind, timeout=within)
+    except TimeoutError:
+        return True
+    return False
+
+
+# ---------------------------------------------------------------- the console
+
+
+async def test_console_watcher_without_record_rights_gets_no_values(alice, customer):
+    watcher = await sync_to_async(make_user)("watcher", "locks.view_editlock")
+    socket = await open_socket(watcher)
+    assert (await ask(socket, {"type": "subscribe", "console": True}))["type"] == "subscribed"
+
+    await sync_to_async(services.acquire)(customer, alice)  # a lock event: the console hears it
+    event = await next_of(socket, "lock.acquired")
+    assert set(event) <= {"type", "record", "lock", "at"}
+    assert "reason" not in event
+
+    await sync_to_async(save)(customer.pk, notes="secret plan", name="Ada King")
+    assert await nothing_more(socket, "record.saved")
+    await socket.disconnect()
+
+
+# ---------------------------------------------------------------- fields the form shows
+
+
+async def test_excluded_field_never_travels(alice, bob, customer):
+    with registered(Customer, NotesHiddenAdmin):
+        socket = await open_socket(bob)
+        await ask(socket, {"type": "subscribe", "record": record(customer)})
+        reply = await ask(socket, {"type": "sync", "record": record(customer), "version": 0})
+        assert "name" in reply["values"] and "notes" not in reply["values"]
+
+        await sync_to_async(save)(customer.pk, notes="internal cost 40", name="Ada King")
+        event = await next_of(socket, "record.saved")
+        assert event["values"] == {"name": "Ada King"}
+        assert "notes" not in event["changed"]
+
+        client = Client()
+        await sync_to_async(client.force_login)(bob)
+        url = f"/admin/records/customer/{customer.pk}/lock/state/?version=0"
+        body = (await sync_to_async(client.get)(url)).json()
+        assert body["values"]["name"] == "Ada King"
+        assert "notes" not in body["values"]
+        assert "internal cost 40" not in str(body)
+        await socket.disconnect()
+
+
+async def test_each_user_gets_only_their_fields_from_one_save(bob, carol, customer):
+    with registered(Customer, PerUserFieldsAdmin):
+        bobs = await open_socket(bob)
+        carols = await open_socket(carol)
+        for socket in (bobs, carols):
+            await ask(socket, {"type": "subscribe", "record": record(customer)})
+
+        await sync_to_async(save)(customer.pk, name="Ada King", phone="555-0100", notes="x")
+        assert (await next_of(bobs, "record.saved"))["values"] == {"name": "Ada King"}
+        assert (await next_of(carols, "record.saved"))["values"] == {
+            "name": "Ada King",
+            "phone": "555-0100",
+            "notes": "x",
+        }
+        for socket in (bobs, carols):
+            await socket.disconnect()
+
+
+# ---------------------------------------------------------------- rows the queryset holds
+
+
+async def test_row_hidden_by_get_queryset_cannot_be_watched(alice, bob, customer):
+    hidden = await sync_to_async(Customer.objects.create)(name="Hidden Ltd", status="prospect")
+    with registered(Customer, HidesFromBobAdmin):
+        client = Client()
+        await sync_to_async(client.force_login)(bob)
+        page = await sync_to_async(client.get)(f"/admin/records/customer/{hidden.pk}/change/")
+        assert page.status_code == 302  # the admin says it does not exist (to the index)
+
+        socket = await open_socket(bob)
+        for message in (
+            {"type": "subscribe", "record": record(hidden)},
+            {"type": "sync", "record": record(hidden)},
+            {"type": "subscribe", "rows": {"ct": record(hidden)["ct"], "pks": [hidden.pk]}},
+        ):
+            assert (await ask(socket, message))["code"] == "not_found"
+
+        states = await sync_to_async(client.get)(
+            f"/admin/records/customer/lock/states/?pk={hidden.pk}&pk={customer.pk}"
+        )
+        await sync_to_async(services.acquire)(hidden, alice)
+        assert str(hidden.pk) not in states.json()["locks"]
+        await socket.disconnect()
+
+
+async def test_row_leaving_the_queryset_stops_its_events(alice, bob, customer):
+    with registered(Customer, HidesFromBobAdmin):
+        socket = await open_socket(bob)
+        await ask(socket, {"type": "subscribe", "record": record(customer)})
+        await sync_to_async(save)(customer.pk, status="inactive", notes="gone quiet")
+        closed = await wait_closed(socket)
+        assert closed["code"] == 4403
+
+
+async def test_model_without_locked_admin_is_refused(alice):
+    from django.contrib.contenttypes.models import ContentType
+
+    from records.models import OrderLine
+
+    ct = await sync_to_async(ContentType.objects.get_for_model)(OrderLine)
+    socket = await open_socket(alice)
+    reply = await ask(socket, {"type": "subscribe", "record": {"ct": ct.pk, "pk": "1"}})
+    assert reply["code"] == "not_found"
+    await socket.disconnect()
+
+
+# ---------------------------------------------------------------- sockets belong to sessions
+
+
+async def closed_within(socket, seconds: float) -> tuple[int, float]:
+    started = time.monotonic()
+    output = await wait_closed(socket)
+    return output["code"], time.monotonic() - started
+
+
+async def test_logout_closes_the_socket_and_nothing_is_answered(bob, customer):
+    client = Client()
+    await sync_to_async(client.force_login)(bob)
+    socket = await socket_for(bob, client)
+    await ask(socket, {"type": "subscribe", "record": record(customer)})
+
+    await sync_to_async(client.post)("/admin/logout/")
+    code, took = await closed_within(socket, 1)
+    assert code == 4401 and took < 1
+    await socket.send_json_to({"type": "sync", "record": record(customer)})
+    assert await socket.receive_nothing(timeout=0.3)
+
+
+async def test_password_change_closes_the_socket(bob, customer):
+    socket = await socket_for(bob)
+
+    def change_password():
+        bob.set_password("new secret")
+        bob.save()
+
+    await sync_to_async(change_password)()
+    assert (await wait_closed(socket))["code"] == 4401
+
+
+async def test_deleted_sessions_close_their_sockets(bob, alice):
+    bobs = await socket_for(bob)
+    alices = await socket_for(alice)
+    await sync_to_async(lambda: Session.objects.all().delete())()
+    assert (await wait_closed(bobs))["code"] == 4401
+    assert (await wait_closed(alices))["code"] == 4401
+
+
+async def test_expired_session_closes_the_socket(bob):
+    client = Client()
+    await sync_to_async(client.force_login)(bob)
+
+    def expire_soon():
+        session = client.session
+        session.set_expiry(1)
+        session.save()
+
+    await sync_to_async(expire_soon)()
+    socket = await socket_for(bob, client)
+    code, took = await closed_within(socket, 3)
+    assert code == 4401 and took < 2.5
+
+
+async def test_losing_staff_closes_the_socket(bob):
+    socket = await socket_for(bob)
+
+    def unstaff():
+        bob.is_staff = False
+        bob.save()
+
+    await sync_to_async(unstaff)()
+    assert (await wait_closed(socket))["code"] == 4401

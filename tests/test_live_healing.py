@@ -1,0 +1,148 @@
+"""Live state never silently goes wrong: every event kind survives the real Redis layer, a
+Redis restart is healed without a server restart (tests/test_browser_healing.py), and a lost
+event is noticed within one
+heartbeat interval."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.layers import channel_layers
+from django.test import override_settings
+
+from locks import events, services
+from records.models import Customer
+from tests.conftest import require_redis
+from tests.test_websocket import (
+    TIMEOUT,
+    ask,
+    fresh_layer_and_hub,  # noqa: F401  (autouse fixture)
+    next_of,
+    open_socket,
+    record,
+)
+
+
+def redis_layer(url: str) -> dict:
+    return {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [{"address": url, "socket_timeout": None}]},
+        }
+    }
+
+
+# ---------------------------------------------------------------- every kind through Redis
+
+
+@pytest.mark.asyncio
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+async def test_every_event_kind_crosses_the_redis_layer(alice, bob, carol, customer):
+    from urllib.parse import urlsplit, urlunsplit
+
+    url = urlunsplit(urlsplit(require_redis())._replace(path="/14"))
+    with override_settings(CHANNEL_LAYERS=redis_layer(url)):
+        channel_layers.backends.clear()
+        socket = await open_socket(carol)  # a manager: sees reasons on the record topic
+        await ask(socket, {"type": "subscribe", "record": record(customer)})
+        seen: list[str] = []
+
+        async def expect_event(kind: str) -> dict:
+            event = await next_of(socket, kind)
+            seen.append(kind)
+            return event
+
+        first = await sync_to_async(services.acquire)(customer, alice)
+        await expect_event("lock.acquired")
+        await sync_to_async(services.request_handover)(customer, bob, "please")
+        await expect_event("lock.handover_requested")
+        taken = await sync_to_async(services.take_over)(customer, carol, "urgent call")
+        assert (await expect_event("lock.taken_over"))["reason"] == "urgent call"
+        await sync_to_async(services.release)(customer, carol, taken.lease)
+        await expect_event("lock.released")
+        await sync_to_async(services.acquire)(customer, alice)
+
+        def release_from_console():
+            # The console passes a lazily translated reason: it must travel as plain text.
+            from django.utils.translation import gettext_lazy
+
+            services.force_release(customer, carol, reason=gettext_lazy("From the console"))
+
+        await sync_to_async(release_from_console)()
+        assert (await expect_event("lock.force_released"))["reason"] == "From the console"
+
+        def save():
+            fresh = Customer.objects.get(pk=customer.pk)
+            fresh.notes = "through redis"
+            fresh.save()
+
+        await sync_to_async(save)()
+        assert (await expect_event("record.saved"))["values"]["notes"] == "through redis"
+        await sync_to_async(lambda: Customer.objects.filter(pk=customer.pk).delete())()
+        await expect_event("record.deleted")
+        assert first.ok
+        assert set(seen) >= {
+            "lock.acquired",
+            "lock.handover_requested",
+            "lock.taken_over",
+            "lock.released",
+            "lock.force_released",
+            "record.saved",
+            "record.deleted",
+        }
+        await socket.disconnect()
+
+
+@pytest.mark.django_db
+def test_event_payloads_are_plain_json(caplog, django_capture_on_commit_callbacks):
+    """Lazy strings, dates and decimals become text when published (never a dropped event)."""
+    from decimal import Decimal
+
+    from django.utils.translation import gettext_lazy
+
+    delivered = []
+    with caplog.at_level("ERROR", logger="locks"):
+        events.event_published.connect(lambda event, **kw: delivered.append(event), weak=False)
+        try:
+            with django_capture_on_commit_callbacks(execute=True):
+                events.publish(
+                    {
+                        "type": "lock.force_released",
+                        "record": {"key": "1.x"},
+                        "reason": gettext_lazy("Released from the lock console"),
+                        "price": Decimal("1.50"),
+                    }
+                )
+        finally:
+            events.event_published.receivers.clear()
+    assert delivered[0]["reason"] == "Released from the lock console"
+    assert delivered[0]["price"] == "1.50"
+    assert "not JSON serializable" not in caplog.text
+
+
+# ---------------------------------------------------------------- a lost event is noticed
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_lost_event_is_noticed_within_one_heartbeat_interval(bob, customer, settings):
+    settings.LOCKS_HEARTBEAT_INTERVAL = 1
+    socket = await open_socket(bob)
+    await ask(socket, {"type": "subscribe", "record": record(customer)})
+
+    def save_without_announcing():
+        # As if the channel layer dropped the event: the save happens, nobody hears of it.
+        Customer.objects.filter(pk=customer.pk).update(notes="quietly", version=7)
+
+    await sync_to_async(save_without_announcing)()
+    started = time.monotonic()
+    digest = await next_of(socket, "digest", timeout=TIMEOUT)
+    while digest["version"] != 7:
+        digest = await next_of(socket, "digest", timeout=TIMEOUT)
+    assert time.monotonic() - started <= 2 * 1 + 0.5
+    reply = await ask(socket, {"type": "sync", "record": record(customer), "version": 1})
+    assert reply["version"] == 7 and reply["values"]["notes"] == "quietly"
+    await socket.disconnect()

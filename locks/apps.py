@@ -12,6 +12,7 @@ class LocksConfig(AppConfig):
 
         from . import checks as lock_checks
         from . import sessions, signals  # noqa: F401  (connect their receivers)
+        from .cleanup import connect_receivers
         from .compat import allow_rfc_close_codes
 
         sessions.connect_session_model()
@@ -19,3 +20,5 @@ class LocksConfig(AppConfig):
 
         checks.register(lock_checks.check_settings, "locks")
         checks.register(lock_checks.check_limits, "locks")
+        checks.register(lock_checks.check_audit_retention, "locks")
+        connect_receivers()  # deleting a record removes its lock row

@@ -94,3 +94,28 @@ def _positive(name: str, value, what: str, check_id: str, kinds: tuple = (int,))
             id=check_id,
         )
     ]
+
+
+def check_audit_retention(app_configs=None, **kwargs) -> list:
+    """LOCKS_AUDIT_RETENTION_DAYS: how long `prune_lock_events` keeps the audit trail."""
+    days = lock_settings.AUDIT_RETENTION_DAYS
+    if not isinstance(days, int) or isinstance(days, bool) or days < 0:
+        return [
+            Error(
+                f"LOCKS_AUDIT_RETENTION_DAYS must be a whole number of days (0 keeps every "
+                f"lock event), not {days!r}.",
+                hint="Set LOCKS_AUDIT_RETENTION_DAYS to a number such as the default "
+                f"({DEFAULTS['LOCKS_AUDIT_RETENTION_DAYS']}), or 0 to keep everything.",
+                id="locks.E020",
+            )
+        ]
+    if 0 < days < 30:
+        return [
+            Warning(
+                f"LOCKS_AUDIT_RETENTION_DAYS is {days}: the contention report's 30-day view "
+                "will miss what was pruned, and recent disputes lose their history.",
+                hint="Keep at least 30 days of audit trail (default 180).",
+                id="locks.W020",
+            )
+        ]
+    return []

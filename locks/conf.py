@@ -20,6 +20,7 @@ DEFAULTS = {
     "LOCKS_SOCKET_BURST": 40,
     "LOCKS_SOCKET_BACKLOG": 32,
     "LOCKS_HANDOVER_REQUEST_INTERVAL": 60,
+    "LOCKS_AUDIT_RETENTION_DAYS": 180,
 }
 
 
@@ -64,8 +65,13 @@ class LockSettings:
 
     @property
     def HANDOVER_REQUEST_INTERVAL(self) -> int:
-        """Seconds before the same user may ask the same holder again to hand a record over."""
+        """Seconds before the same user may ask the same lease again to hand its record over."""
         return self._get("LOCKS_HANDOVER_REQUEST_INTERVAL")
+
+    @property
+    def AUDIT_RETENTION_DAYS(self) -> int:
+        """Days of audit trail `prune_lock_events` keeps; 0 keeps every lock event forever."""
+        return self._get("LOCKS_AUDIT_RETENTION_DAYS")
 
     @property
     def timeout(self) -> timedelta:

@@ -26,17 +26,22 @@ def _normalise(value) -> str | list:
     return str(value).replace("\r\n", "\n")
 
 
+def record_fields(form: forms.BaseForm) -> dict[str, forms.Field]:
+    """The form's fields that edit the record (not the lock's own hidden inputs)."""
+    return {n: f for n, f in form.fields.items() if not getattr(f, "lock_token", False)}
+
+
 def form_values(form: forms.BaseForm) -> dict[str, str]:
     """The values an unbound form shows for its instance, as the browser would post them."""
     values = {}
-    for name, bound in form.fields.items():
+    for name, bound in record_fields(form).items():
         initial = form.get_initial_for_field(bound, name)
         values[name] = _normalise(bound.prepare_value(initial))
     return values
 
 
 def posted_values(form: forms.BaseForm) -> dict[str, str]:
-    return {name: _normalise(form[name].data) for name in form.fields}
+    return {name: _normalise(form[name].data) for name in record_fields(form)}
 
 
 def sign_base(values: dict[str, str]) -> str:
@@ -108,7 +113,7 @@ def merge_fields(
     yours = posted_values(bound_form)
     base = read_base(base_token) or {}
     result = []
-    for name, field in bound_form.fields.items():
+    for name, field in record_fields(bound_form).items():
         if theirs.get(name, "") == yours.get(name, ""):
             continue
         b = base.get(name, theirs.get(name, ""))

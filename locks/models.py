@@ -127,6 +127,7 @@ class LockEvent(models.Model):
         TAKEN_OVER = "taken_over", _("taken over")
         FORCE_RELEASED = "force_released", _("force-released")
         HANDOVER_REQUESTED = "handover_requested", _("handover requested")
+        MERGE_SHOWN = "merge_shown", _("merge screen shown")
 
     kind = models.CharField(_("event"), max_length=20, choices=Kind.choices, db_index=True)
     content_type = models.ForeignKey(ContentType, on_delete=models.CASCADE, related_name="+")

@@ -4,27 +4,50 @@ Each operation is one short transaction; the state change itself is one conditio
 statement (an upsert or a compare-and-set UPDATE), so two requests can never both win, and
 the unique constraint on (content type, object id) is the last word. Expired and idle leases
 count as free at once; `release_stale` only tidies up and writes their audit events.
+
+The statements live in `locks.sql`, the audit rows in `locks.audit`, the sweeping of lapsed
+locks in `locks.maintenance` (re-exported here).
 """
 
 from __future__ import annotations
 
 import math
 import secrets
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db import connections, models, router, transaction
-from django.utils.dateparse import parse_datetime
+from django.db import models, transaction
 from django.utils.translation import gettext as _
 
-from . import clock, events
+from . import clock, sql
+from .audit import event, write_event, write_events
 from .conf import lock_settings
-from .models import EditLock, LockEvent, live_q, stale_q
+from .maintenance import StaleLock, release_stale, seconds_until_next_expiry
+from .models import EditLock, LockEvent, live_q
 from .policy import LockPolicy, ago, is_lock_manager
 from .records import RecordRef, ref_for
 from .state import FREE, LockState, display_name
+
+__all__ = [
+    "LeaseError",
+    "Outcome",
+    "StaleLock",
+    "acquire",
+    "check_lease",
+    "force_release",
+    "get_state",
+    "heartbeat",
+    "live_states",
+    "new_lease",
+    "release",
+    "release_stale",
+    "request_handover",
+    "seconds_until_next_expiry",
+    "take_over",
+]
 
 Kind = LockEvent.Kind
 
@@ -52,165 +75,9 @@ def new_lease() -> str:
     return secrets.token_urlsafe(24)
 
 
-# ---------------------------------------------------------------- low-level SQL helpers
-
-
-def _conn():
-    return connections[router.db_for_write(EditLock)]
-
-
-def _q(name: str) -> str:
-    return _conn().ops.quote_name(name)
-
-
-def _dt(value: datetime) -> Any:
-    return _conn().ops.adapt_datetimefield_value(value)
-
-
-def _as_datetime(value: Any) -> datetime | None:
-    """Raw SQL returns text on SQLite; make it an aware datetime like the ORM would."""
-    if value is None:
-        return None
-    parsed = value if isinstance(value, datetime) else parse_datetime(value)
-    return parsed.replace(tzinfo=UTC) if parsed and parsed.tzinfo is None else parsed
-
-
-def _read(ref: RecordRef, *, for_update: bool = False) -> EditLock | None:
-    qs = EditLock.objects.select_related("holder", "handover_requested_by").filter(
-        content_type_id=ref.content_type_id, object_pk=ref.object_pk
-    )
-    if for_update and _conn().features.has_select_for_update:
-        qs = (
-            qs.select_for_update(of=("self",))
-            if _conn().features.has_select_for_update_of
-            else qs.select_for_update()
-        )
-    return qs.first()
-
-
 def get_state(obj: models.Model | RecordRef) -> LockState:
     """The record's lock as it is now (one query)."""
-    return LockState.from_lock(_read(ref_for(obj)))
-
-
-def _event(
-    kind: str,
-    ref: RecordRef,
-    *,
-    actor_id: int | None,
-    holder_id: int | None,
-    lease: str,
-    fence: int,
-    at: datetime,
-    reason: str = "",
-) -> LockEvent:
-    return LockEvent(
-        kind=kind,
-        content_type_id=ref.content_type_id,
-        object_pk=ref.object_pk,
-        object_repr=ref.object_repr,
-        actor_id=actor_id,
-        holder_id=holder_id,
-        lease=lease,
-        fence=fence,
-        reason=reason,
-        at=at,
-    )
-
-
-def _announce(rows: list[LockEvent], ref: RecordRef, state: LockState, now: datetime) -> None:
-    for row in rows:
-        events.publish(
-            {
-                "type": events.KIND_TO_EVENT[row.kind],
-                "record": events.record_payload(ref),
-                "lock": state.as_public_dict(now),
-                "actor_id": row.actor_id,
-                "holder_id": row.holder_id,
-                "fence": row.fence,
-                "reason": row.reason,
-                "at": now.isoformat(),
-            }
-        )
-
-
-def _write_event(kind: str, ref: RecordRef, state: LockState, now: datetime, **fields: Any) -> None:
-    """Record one audit event and announce it after commit."""
-    _write_events([_event(kind, ref, at=now, **fields)], ref, state, now)
-
-
-def _write_events(rows: list[LockEvent], ref: RecordRef, state: LockState, now: datetime) -> None:
-    if rows:
-        LockEvent.objects.bulk_create(rows)
-        _announce(rows, ref, state, now)
-
-
-# ---------------------------------------------------------------- operations
-
-
-_ACQUIRE_SQL = """
-INSERT INTO {t} ({ct}, {pk}, {repr}, {holder}, {lease}, {fence}, {acquired}, {heartbeat},
-                 {activity}, {expires}, {prev_holder}, {prev_lease}, {prev_end},
-                 {handover_by}, {handover_at})
-VALUES (%(ct)s, %(pk)s, %(repr)s, %(user)s, %(new)s, 1, %(now)s, %(now)s, %(now)s, %(expires)s,
-        NULL, '', '', NULL, NULL)
-ON CONFLICT ({ct}, {pk}) DO UPDATE SET
-    {prev_holder} = CASE WHEN {renew} THEN NULL ELSE {t}.{holder} END,
-    {prev_lease} = CASE WHEN {renew} THEN '' ELSE {t}.{lease} END,
-    {prev_end} = CASE WHEN {renew} THEN 'renewed' WHEN {t}.{holder} IS NULL THEN ''
-                      WHEN {t}.{activity} <= %(idle_cutoff)s THEN 'idle_released'
-                      ELSE 'expired' END,
-    {fence} = CASE WHEN {renew} THEN {t}.{fence} ELSE {t}.{fence} + 1 END,
-    {acquired} = CASE WHEN {renew} THEN {t}.{acquired} ELSE %(now)s END,
-    {lease} = CASE WHEN {renew} AND %(rotate)s = 0 THEN {t}.{lease} ELSE %(new)s END,
-    {handover_by} = CASE WHEN {renew} THEN {t}.{handover_by} ELSE NULL END,
-    {handover_at} = CASE WHEN {renew} THEN {t}.{handover_at} ELSE NULL END,
-    {holder} = %(user)s,
-    {repr} = %(repr)s,
-    {heartbeat} = %(now)s,
-    {activity} = %(now)s,
-    {expires} = %(expires)s
-WHERE {t}.{holder} IS NULL OR {t}.{expires} <= %(now)s OR {t}.{activity} <= %(idle_cutoff)s
-   OR {renew}
-RETURNING {lease}, {fence}, {acquired}, {prev_holder}, {prev_lease}, {prev_end},
-          {handover_by}, {handover_at}
-"""
-
-_COLUMNS = {
-    "ct": "content_type_id",
-    "pk": "object_pk",
-    "repr": "object_repr",
-    "holder": "holder_id",
-    "lease": "lease",
-    "fence": "fence",
-    "acquired": "acquired_at",
-    "heartbeat": "heartbeat_at",
-    "activity": "activity_at",
-    "expires": "expires_at",
-    "prev_holder": "previous_holder_id",
-    "prev_lease": "previous_lease",
-    "prev_end": "previous_end",
-    "handover_by": "handover_requested_by_id",
-    "handover_at": "handover_requested_at",
-}
-
-
-def _sql(template: str) -> str:
-    names = {key: _q(column) for key, column in _COLUMNS.items()}
-    names["t"] = _q(EditLock._meta.db_table)
-    t, lease, holder, expires, activity = (
-        names["t"],
-        names["lease"],
-        names["holder"],
-        names["expires"],
-        names["activity"],
-    )
-    # "This tab's lease is still current": the only case in which acquire renews.
-    names["renew"] = (
-        f"({t}.{lease} = %(own)s AND {t}.{holder} = %(user)s AND {t}.{expires} > %(now)s "
-        f"AND {t}.{activity} > %(idle_cutoff)s)"
-    )
-    return template.format(**names)
+    return LockState.from_lock(sql.read(ref_for(obj)))
 
 
 def acquire(
@@ -235,14 +102,12 @@ def acquire(
         "new": new_lease(),
         "own": lease or None,
         "rotate": int(rotate),
-        "now": _dt(now),
-        "expires": _dt(now + lock_settings.timeout),
-        "idle_cutoff": _dt(now - lock_settings.idle_timeout),
+        "now": sql.param(now),
+        "expires": sql.param(now + lock_settings.timeout),
+        "idle_cutoff": sql.param(now - lock_settings.idle_timeout),
     }
-    with transaction.atomic(using=_conn().alias, savepoint=False):
-        with _conn().cursor() as cursor:
-            cursor.execute(_sql(_ACQUIRE_SQL), params)
-            row = cursor.fetchone()
+    with transaction.atomic(using=sql.conn().alias, savepoint=False):
+        row = sql.execute("acquire", params)
         if row is None:
             return Outcome(False, get_state(ref), detail="held")
         got_lease, fence, acquired_at, prev_holder, prev_lease, prev_end, _hand_by, _hand_at = row
@@ -251,7 +116,7 @@ def acquire(
             holder_name=display_name(user),
             lease=got_lease,
             fence=fence,
-            acquired_at=_as_datetime(acquired_at),
+            acquired_at=sql.as_datetime(acquired_at),
             heartbeat_at=now,
             activity_at=now,
             expires_at=now + lock_settings.timeout,
@@ -261,7 +126,7 @@ def acquire(
         rows = []
         if prev_end:
             rows.append(
-                _event(
+                event(
                     prev_end,
                     ref,
                     actor_id=None,
@@ -272,7 +137,7 @@ def acquire(
                 )
             )
         rows.append(
-            _event(
+            event(
                 Kind.ACQUIRED,
                 ref,
                 actor_id=user.pk,
@@ -282,16 +147,8 @@ def acquire(
                 at=now,
             )
         )
-        _write_events(rows, ref, state, now)
+        write_events(rows, ref, state, now)
     return Outcome(True, state, lease=got_lease, detail="acquired")
-
-
-_HEARTBEAT_SQL = """
-UPDATE {t} SET {heartbeat} = %(now)s, {expires} = %(expires)s{activity_set}
-WHERE {ct} = %(ct)s AND {pk} = %(pk)s AND {lease} = %(own)s AND {holder} = %(user)s
-  AND {expires} > %(now)s AND {activity} > %(idle_cutoff)s
-RETURNING {fence}, {acquired}, {activity}, {handover_by}
-"""
 
 
 def heartbeat(obj: models.Model | RecordRef, user, lease: str, active: bool) -> Outcome:
@@ -302,19 +159,16 @@ def heartbeat(obj: models.Model | RecordRef, user, lease: str, active: bool) -> 
     """
     ref = ref_for(obj)
     now = clock.now()
-    template = _HEARTBEAT_SQL.replace("{activity_set}", ", {activity} = %(now)s" if active else "")
     params = {
         "ct": ref.content_type_id,
         "pk": ref.object_pk,
         "user": user.pk,
         "own": lease or None,
-        "now": _dt(now),
-        "expires": _dt(now + lock_settings.timeout),
-        "idle_cutoff": _dt(now - lock_settings.idle_timeout),
+        "now": sql.param(now),
+        "expires": sql.param(now + lock_settings.timeout),
+        "idle_cutoff": sql.param(now - lock_settings.idle_timeout),
     }
-    with _conn().cursor() as cursor:
-        cursor.execute(_sql(template), params)
-        row = cursor.fetchone()
+    row = sql.execute("heartbeat", params, activity_set=", {activity} = %(now)s" if active else "")
     if row is None:
         return Outcome(False, get_state(ref), detail="lost")
     fence, acquired_at, activity_at, handover_by = row
@@ -331,20 +185,12 @@ def heartbeat(obj: models.Model | RecordRef, user, lease: str, active: bool) -> 
         holder_name=display_name(user),
         lease=lease,
         fence=fence,
-        acquired_at=_as_datetime(acquired_at),
+        acquired_at=sql.as_datetime(acquired_at),
         heartbeat_at=now,
-        activity_at=_as_datetime(activity_at),
+        activity_at=sql.as_datetime(activity_at),
         expires_at=now + lock_settings.timeout,
     )
     return Outcome(True, state, lease=lease, detail="alive")
-
-
-_RELEASE_SQL = """
-UPDATE {t} SET {holder} = NULL, {lease} = '', {expires} = NULL, {handover_by} = NULL,
-    {handover_at} = NULL, {prev_holder} = NULL, {prev_lease} = '', {prev_end} = ''
-WHERE {ct} = %(ct)s AND {pk} = %(pk)s AND {lease} = %(own)s AND {holder} = %(user)s
-RETURNING {fence}, {repr}
-"""
 
 
 def release(obj: models.Model | RecordRef, user, lease: str) -> Outcome:
@@ -352,15 +198,13 @@ def release(obj: models.Model | RecordRef, user, lease: str) -> Outcome:
     ref = ref_for(obj)
     now = clock.now()
     params = {"ct": ref.content_type_id, "pk": ref.object_pk, "user": user.pk, "own": lease or None}
-    with transaction.atomic(using=_conn().alias, savepoint=False):
-        with _conn().cursor() as cursor:
-            cursor.execute(_sql(_RELEASE_SQL), params)
-            row = cursor.fetchone()
+    with transaction.atomic(using=sql.conn().alias, savepoint=False):
+        row = sql.execute("release", params)
         if row is None:
             return Outcome(False, FREE, detail="not-held")
         fence, object_repr = row
         ref = ref._replace(object_repr=ref.object_repr or object_repr)
-        _write_event(
+        write_event(
             Kind.RELEASED,
             ref,
             FREE,
@@ -373,11 +217,54 @@ def release(obj: models.Model | RecordRef, user, lease: str) -> Outcome:
     return Outcome(True, FREE, detail="released")
 
 
-def _compare_and_set(lock: EditLock, **changes: Any) -> bool:
-    """Apply `changes` only if the lock still carries the lease we read."""
-    return bool(
-        EditLock.objects.filter(pk=lock.pk, lease=lock.lease, fence=lock.fence).update(**changes)
-    )
+# ---------------------------------------------------------------- read, check, set, audit
+
+
+@dataclass(frozen=True)
+class Change:
+    """What an operation wants done to the lock row it read and checked."""
+
+    kind: str  # the audit event
+    detail: str  # the outcome's detail
+    state: LockState  # the lock afterwards
+    fence: int  # the fence the audit event carries
+    values: dict[str, Any] = field(default_factory=dict)  # the columns to set
+    lease: str = ""  # the lease the caller gets
+
+
+def _change(
+    obj: models.Model | RecordRef,
+    user,
+    reason: str,
+    decide: Callable[[EditLock | None, LockState, datetime], Change | Outcome],
+) -> Outcome:
+    """Read the lock row (locked until commit where the database allows), let `decide` check
+    it, then set its `Change` only if the row still carries the lease that was read, and
+    record the audit event. Three queries. `decide` returns an Outcome to stop early."""
+    ref = ref_for(obj)
+    now = clock.now()
+    with transaction.atomic(using=sql.conn().alias):
+        lock = sql.read(ref, for_update=True)
+        change = decide(lock, LockState.from_lock(lock), now)
+        if isinstance(change, Outcome):
+            return change
+        updated = EditLock.objects.filter(pk=lock.pk, lease=lock.lease, fence=lock.fence).update(
+            **change.values
+        )
+        if not updated:
+            return Outcome(False, get_state(ref), detail="raced")
+        write_event(
+            change.kind,
+            ref._replace(object_repr=ref.object_repr or lock.object_repr),
+            change.state,
+            now,
+            actor_id=user.pk,
+            holder_id=lock.holder_id,
+            lease=lock.lease,
+            fence=change.fence,
+            reason=reason,
+        )
+    return Outcome(True, change.state, lease=change.lease, detail=change.detail)
 
 
 def take_over(
@@ -389,10 +276,8 @@ def take_over(
     Raises PermissionDenied when the policy says no.
     """
     ref = ref_for(obj)
-    now = clock.now()
-    with transaction.atomic(using=_conn().alias):
-        lock = _read(ref, for_update=True)
-        state = LockState.from_lock(lock)
+
+    def decide(lock: EditLock | None, state: LockState, now: datetime) -> Change | Outcome:
         policy = LockPolicy(state, user, lease, now)
         if policy.is_free:
             return acquire(ref, user)
@@ -400,100 +285,55 @@ def take_over(
             return Outcome(True, state, lease=lease or "", detail="renewed")
         if not policy.can_take_over:
             raise PermissionDenied("You may not take over this lock.")
-        got = new_lease()
-        changed = _compare_and_set(
-            lock,
-            holder_id=user.pk,
-            lease=got,
-            fence=lock.fence + 1,
-            acquired_at=now,
-            heartbeat_at=now,
-            activity_at=now,
-            expires_at=now + lock_settings.timeout,
-            previous_holder_id=lock.holder_id,
-            previous_lease=lock.lease,
-            previous_end=Kind.TAKEN_OVER,
-            handover_requested_by=None,
-            handover_requested_at=None,
-            object_repr=ref.object_repr or lock.object_repr,
-        )
-        if not changed:
-            return Outcome(False, get_state(ref), detail="raced")
-        new_state = LockState(
-            user.pk,
-            display_name(user),
-            got,
-            lock.fence + 1,
-            now,
-            now,
-            now,
-            now + lock_settings.timeout,
-        )
-        ref = ref._replace(object_repr=ref.object_repr or lock.object_repr)
-        _write_event(
+        got, fence, expires = new_lease(), lock.fence + 1, now + lock_settings.timeout
+        return Change(
             Kind.TAKEN_OVER,
-            ref,
-            new_state,
-            now,
-            actor_id=user.pk,
-            holder_id=lock.holder_id,
-            lease=lock.lease,
-            fence=lock.fence + 1,
-            reason=reason,
+            "taken-over",
+            LockState(user.pk, display_name(user), got, fence, now, now, now, expires),
+            fence,
+            {
+                "holder_id": user.pk,
+                "lease": got,
+                "fence": fence,
+                "acquired_at": now,
+                "heartbeat_at": now,
+                "activity_at": now,
+                "expires_at": expires,
+                "previous_holder_id": lock.holder_id,
+                "previous_lease": lock.lease,
+                "previous_end": Kind.TAKEN_OVER,
+                "handover_requested_by": None,
+                "handover_requested_at": None,
+                "object_repr": ref.object_repr or lock.object_repr,
+            },
+            lease=got,
         )
-    return Outcome(True, new_state, lease=got, detail="taken-over")
+
+    return _change(ref, user, reason, decide)
 
 
 def force_release(obj: models.Model | RecordRef, user, reason: str = "") -> Outcome:
     """A manager frees someone's lock (live or stale). Raises PermissionDenied otherwise."""
     if not is_lock_manager(user):
         raise PermissionDenied("Only lock managers may release other users' locks.")
-    ref = ref_for(obj)
-    now = clock.now()
-    with transaction.atomic(using=_conn().alias):
-        lock = _read(ref, for_update=True)
+
+    def decide(lock: EditLock | None, state: LockState, now: datetime) -> Change | Outcome:
         if lock is None or lock.holder_id is None:
             return Outcome(False, FREE, detail="not-held")
-        if not _compare_and_set(lock, **_FREED):
-            return Outcome(False, get_state(ref), detail="raced")
-        ref = ref._replace(object_repr=ref.object_repr or lock.object_repr)
-        _write_event(
-            Kind.FORCE_RELEASED,
-            ref,
-            FREE,
-            now,
-            actor_id=user.pk,
-            holder_id=lock.holder_id,
-            lease=lock.lease,
-            fence=lock.fence,
-            reason=reason,
-        )
-    return Outcome(True, FREE, detail="force-released")
+        return Change(Kind.FORCE_RELEASED, "force-released", FREE, lock.fence, sql.FREED)
 
-
-_FREED = {
-    "holder_id": None,
-    "lease": "",
-    "expires_at": None,
-    "handover_requested_by": None,
-    "handover_requested_at": None,
-    "previous_holder_id": None,
-    "previous_lease": "",
-    "previous_end": "",
-}
+    return _change(obj, user, reason, decide)
 
 
 def request_handover(obj: models.Model | RecordRef, user, message: str = "") -> Outcome:
     """Ask the holder to hand the record over; they see it on their page at once.
 
-    A user asks a holder for a record once per `LOCKS_HANDOVER_REQUEST_INTERVAL`: asking
+    A user asks the holder of a record once per `LOCKS_HANDOVER_REQUEST_INTERVAL`: asking
     again sooner is refused (`detail` "asked-recently", with a message) and writes nothing.
+    A new holder (a new lease, by take-over or after the lock was free) may be asked at once.
     """
-    ref = ref_for(obj)
-    now = clock.now()
-    with transaction.atomic(using=_conn().alias):
-        lock = _read(ref, for_update=True)
-        state = LockState.from_lock(lock)
+
+    def decide(lock: EditLock | None, state: LockState, now: datetime) -> Change | Outcome:
         if not LockPolicy(state, user, None, now).held_by_other_user:
             return Outcome(False, state, detail="not-held-by-other")
         asked = _asked_at(lock, user, now)
@@ -508,29 +348,28 @@ def request_handover(obj: models.Model | RecordRef, user, message: str = "") -> 
                 "wait": math.ceil(wait.total_seconds()),
             }
             return Outcome(False, state, detail="asked-recently", message=text)
-        if not _compare_and_set(lock, handover_requested_by_id=user.pk, handover_requested_at=now):
-            return Outcome(False, get_state(ref), detail="raced")
-        ref = ref._replace(object_repr=ref.object_repr or lock.object_repr)
-        new_state = LockState.from_lock(_read(ref))
-        _write_event(
+        return Change(
             Kind.HANDOVER_REQUESTED,
-            ref,
-            new_state,
-            now,
-            actor_id=user.pk,
-            holder_id=lock.holder_id,
-            lease=lock.lease,
-            fence=lock.fence,
-            reason=message,
+            "requested",
+            replace(state, handover_requested_by=display_name(user), handover_requested_at=now),
+            lock.fence,
+            {"handover_requested_by_id": user.pk, "handover_requested_at": now},
         )
-    return Outcome(True, new_state, detail="requested")
+
+    return _change(obj, user, message, decide)
 
 
 def _asked_at(lock: EditLock, user, now: datetime) -> datetime | None:
-    """When `user` last asked this holder for this record, if within the interval. The lock
-    row remembers the last asker (no query); the audit trail the ones before."""
+    """When `user` last asked for this holding of the lock, if within the interval.
+
+    The lock row names the last asker (reset when the lease changes hands), so a repeat costs
+    no query; only when someone else asked since does the audit trail say whether `user` asked
+    before them.
+    """
     since = now - lock_settings.handover_request_interval
-    if lock.handover_requested_by_id == user.pk and lock.handover_requested_at > since:
+    if lock.handover_requested_by_id is None or lock.handover_requested_at <= since:
+        return None  # nobody asked this holder within the interval
+    if lock.handover_requested_by_id == user.pk:
         return lock.handover_requested_at
     return (
         LockEvent.objects.filter(
@@ -539,69 +378,14 @@ def _asked_at(lock: EditLock, user, now: datetime) -> datetime | None:
             at__gt=since,
             kind=Kind.HANDOVER_REQUESTED,
             actor_id=user.pk,
-            holder_id=lock.holder_id,
+            fence=lock.fence,
         )
         .values_list("at", flat=True)
         .first()
     )
 
 
-@dataclass(frozen=True)
-class StaleLock:
-    record: RecordRef
-    holder: str
-    kind: str  # "expired" or "idle_released"
-    heartbeat_at: datetime | None
-    activity_at: datetime | None
-
-
-def release_stale(*, dry_run: bool = False, actor=None) -> list[StaleLock]:
-    """Free every expired or idle lock and record why. Safe to run on several hosts at once:
-    each row is freed by a compare-and-set, and only the winner writes the audit event."""
-    now = clock.now()
-    idle_cutoff = now - lock_settings.idle_timeout
-    done = []
-    for lock in EditLock.objects.stale(now).select_related("holder").order_by("pk"):
-        kind = Kind.IDLE_RELEASED if lock.activity_at <= idle_cutoff else Kind.EXPIRED
-        ref = RecordRef(lock.content_type_id, lock.object_pk, lock.object_repr)
-        item = StaleLock(ref, display_name(lock.holder), kind, lock.heartbeat_at, lock.activity_at)
-        if dry_run:
-            done.append(item)
-            continue
-        with transaction.atomic(using=_conn().alias):
-            if not EditLock.objects.filter(stale_q(now), pk=lock.pk, lease=lock.lease).update(
-                **_FREED
-            ):
-                continue
-            _write_event(
-                kind,
-                ref,
-                FREE,
-                now,
-                actor_id=actor.pk if actor else None,
-                holder_id=lock.holder_id,
-                lease=lock.lease,
-                fence=lock.fence,
-            )
-        done.append(item)
-    return done
-
-
-def seconds_until_next_expiry() -> float:
-    """Seconds until the earliest held lease runs out (heartbeat or idle), at most one lock
-    timeout: how long the expiry sweeper may sleep. One query."""
-    from django.db.models import Min
-
-    now = clock.now()
-    soonest = EditLock.objects.held().aggregate(
-        expires=Min("expires_at"), active=Min("activity_at")
-    )
-    candidates = [now + lock_settings.timeout]
-    if soonest["expires"]:
-        candidates.append(soonest["expires"])
-    if soonest["active"]:
-        candidates.append(soonest["active"] + lock_settings.idle_timeout)
-    return max(0.0, (min(candidates) - now).total_seconds()) + 0.05
+# ---------------------------------------------------------------- reads for write paths and lists
 
 
 def check_lease(obj: models.Model | RecordRef, user, lease: str | None) -> LockState:
@@ -610,8 +394,8 @@ def check_lease(obj: models.Model | RecordRef, user, lease: str | None) -> LockS
     so nobody can take the lock between this check and the write."""
     ref = ref_for(obj)
     now = clock.now()
-    in_transaction = not _conn().get_autocommit()
-    lock = _read(ref, for_update=in_transaction)
+    in_transaction = not sql.conn().get_autocommit()
+    lock = sql.read(ref, for_update=in_transaction)
     state = LockState.from_lock(lock)
     if not (lease and LockPolicy(state, user, lease, now).can_edit):
         raise LeaseError(state)

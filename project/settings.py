@@ -172,6 +172,8 @@ LOGIN_URL = "admin:login"
 LOCKS_TIMEOUT = env_int("LOCKS_TIMEOUT", 45)
 LOCKS_HEARTBEAT_INTERVAL = env_int("LOCKS_HEARTBEAT_INTERVAL", 15)
 LOCKS_IDLE_TIMEOUT = env_int("LOCKS_IDLE_TIMEOUT", 30 * 60)
+# Days of audit trail `prune_lock_events` keeps (0: keep everything).
+LOCKS_AUDIT_RETENTION_DAYS = env_int("LOCKS_AUDIT_RETENTION_DAYS", 180)
 
 if not DEBUG:
     # HTTPS everywhere; behind a TLS-terminating proxy set SECURE_PROXY_SSL_HEADER_NAME.

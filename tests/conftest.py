@@ -54,8 +54,12 @@ def make_user(username: str, *perms: str, superuser: bool = False) -> User:
 
 
 EDITOR = [
-    f"records.{action}_{model}"
-    for model in ("customer", "order", "orderline")
+    f"{app}.{action}_{model}"
+    for app, models in [
+        ("records", ("customer", "order", "orderline")),
+        ("lockapp", ("contact", "ticket", "ticketline", "memo", "page")),
+    ]
+    for model in models
     for action in ("view", "add", "change", "delete")
 ]
 
@@ -82,6 +86,14 @@ def carol(db) -> User:
 def fake_clock():
     with use_clock(FakeClock()) as clock:
         yield clock
+
+
+@pytest.fixture
+def contact(db):
+    """A versioned record of the lock tests' own app."""
+    from tests.lockapp.models import Contact
+
+    return Contact.objects.create(name="Ada Lovelace", email="ada@example.com", status="active")
 
 
 @pytest.fixture

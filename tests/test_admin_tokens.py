@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from locks.admin import fingerprint
+from locks.admin.console import fingerprint
 from locks.models import EditLock, LockEvent
 
 pytestmark = pytest.mark.django_db

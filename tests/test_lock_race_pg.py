@@ -146,29 +146,29 @@ def make_tabs(editors: int, managers: int, tabs_per_user: int, seed: int) -> lis
     return tabs
 
 
-def lease_passes(customer, user, lease: str) -> bool:
+def lease_passes(contact, user, lease: str) -> bool:
     try:
-        services.check_lease(customer, user, lease)
+        services.check_lease(contact, user, lease)
     except services.LeaseError:
         return False
     return True
 
 
-def lock_rows(customer) -> int:
-    return EditLock.objects.for_object(customer).count()
+def lock_rows(contact) -> int:
+    return EditLock.objects.for_object(contact).count()
 
 
 @pytest.fixture
-def customer(db):
-    from records.models import Customer
+def contact(db):
+    from tests.lockapp.models import Contact
 
-    return Customer.objects.create(name="Race Record", email="race@example.com", status="active")
+    return Contact.objects.create(name="Race Record", email="race@example.com", status="active")
 
 
 # ---------------------------------------------------------------- everyone opens the form
 
 
-def test_stampede_exactly_one_tab_wins_each_free_record(customer):
+def test_stampede_exactly_one_tab_wins_each_free_record(contact):
     """100 rounds. Each round the record is free and all 16 tabs (8 users x 2 tabs) acquire
     at the same instant: exactly one wins, with the next fencing number; the losers are told
     who holds it. Between rounds the winner's lease ends in turn by release, expiry (exactly
@@ -183,7 +183,7 @@ def test_stampede_exactly_one_tab_wins_each_free_record(customer):
     endings: Counter[str] = Counter()
 
     def step(tab: Tab, round_no: int) -> None:
-        outcome = services.acquire(customer, tab.user)
+        outcome = services.acquire(contact, tab.user)
         with guard:
             results[round_no].append((tab, outcome))
 
@@ -201,19 +201,19 @@ def test_stampede_exactly_one_tab_wins_each_free_record(customer):
                 assert out.state.holder_id == winner.user.pk
                 assert out.state.is_live(now)
         with transaction.atomic():
-            state = services.check_lease(customer, winner.user, won.lease)  # row locked
+            state = services.check_lease(contact, winner.user, won.lease)  # row locked
             assert state.fence == round_no + 1
             for user, lease in old_leases[-2:]:
-                assert not lease_passes(customer, user, lease), "an old lease passed"
+                assert not lease_passes(contact, user, lease), "an old lease passed"
             other = next(tab for tab in tabs if tab.user.pk != winner.user.pk)
-            assert not lease_passes(customer, other.user, won.lease), "someone else's lease"
+            assert not lease_passes(contact, other.user, won.lease), "someone else's lease"
 
-        assert lock_rows(customer) == 1
+        assert lock_rows(contact) == 1
         old_leases.append((winner.user, won.lease))
         # End the lease so the next round starts on a free record.
         how = ("release", "expire", "idle", "force", "stale")[round_no % 5]
         if how == "release":
-            assert services.release(customer, winner.user, won.lease).ok
+            assert services.release(contact, winner.user, won.lease).ok
             endings[Kind.RELEASED] += 1
             clock.advance(1)
         elif how == "expire":
@@ -223,20 +223,20 @@ def test_stampede_exactly_one_tab_wins_each_free_record(customer):
             clock.advance(lock_settings.IDLE_TIMEOUT + 1)
             endings[Kind.IDLE_RELEASED] += 1
         elif how == "force":
-            assert services.force_release(customer, carol, "stampede").ok
+            assert services.force_release(contact, carol, "stampede").ok
             endings[Kind.FORCE_RELEASED] += 1
             clock.advance(1)
         else:
             clock.advance(lock_settings.TIMEOUT + 1)
             assert [s.kind for s in services.release_stale()] == [Kind.EXPIRED]
             endings[Kind.EXPIRED] += 1
-        assert not services.get_state(customer).is_live(clock.now())
+        assert not services.get_state(contact).is_live(clock.now())
 
     with use_clock(clock):
         Race(tabs, step, between, rounds=STAMPEDE_ROUNDS).run()
 
     events = Counter(
-        LockEvent.objects.filter(object_pk=str(customer.pk)).values_list("kind", flat=True)
+        LockEvent.objects.filter(object_pk=str(contact.pk)).values_list("kind", flat=True)
     )
     assert events[Kind.ACQUIRED] == STAMPEDE_ROUNDS
     # The last round's lease was ended after the race too, but an expiry or idling without a
@@ -246,13 +246,13 @@ def test_stampede_exactly_one_tab_wins_each_free_record(customer):
         endings[Kind.EXPIRED if last == "expire" else Kind.IDLE_RELEASED] -= 1
     for kind in ENDINGS:
         assert events[kind] == endings[kind], kind
-    assert EditLock.objects.for_object(customer).get().fence == STAMPEDE_ROUNDS
+    assert EditLock.objects.for_object(contact).get().fence == STAMPEDE_ROUNDS
 
 
 # ---------------------------------------------------------------- everything at once
 
 
-def test_mixed_race_keeps_one_holder_growing_fences_and_no_lost_renewals(customer, settings):
+def test_mixed_race_keeps_one_holder_growing_fences_and_no_lost_renewals(contact, settings):
     """16 tabs: 6 editors with 2 tabs each (so a user can take over from their other tab) and
     2 managers with 2 tabs each. Each round every tab does one thing: holders heartbeat (active
     or not), save (check_lease in a transaction), renew, release or go quiet; the others
@@ -308,7 +308,7 @@ def test_mixed_race_keeps_one_holder_growing_fences_and_no_lost_renewals(custome
         others = [(user, lease) for t, user, lease in snapshot() if t is not tab]
         with transaction.atomic():
             try:
-                state = services.check_lease(customer, tab.user, tab.lease)
+                state = services.check_lease(contact, tab.user, tab.lease)
             except services.LeaseError:
                 passed = False
             else:
@@ -316,14 +316,14 @@ def test_mixed_race_keeps_one_holder_growing_fences_and_no_lost_renewals(custome
                 assert state.fence == tab.fence
                 assert tab.live(now), "a lapsed lease passed check_lease"
                 for user, lease in others:
-                    assert not lease_passes(customer, user, lease), "two tabs hold the lock"
+                    assert not lease_passes(contact, user, lease), "two tabs hold the lock"
                 if after_grant:
                     with guard:
                         assert not verified_fences or tab.fence > verified_fences[-1]
                         verified_fences.append(tab.fence)
-                type(customer).objects.filter(pk=customer.pk).update(notes=f"tab {tab.index}")
+                type(contact).objects.filter(pk=contact.pk).update(notes=f"tab {tab.index}")
                 # Until commit nobody can take the lock away (a plain read sees commits).
-                current = EditLock.objects.for_object(customer).values_list("lease", flat=True)
+                current = EditLock.objects.for_object(contact).values_list("lease", flat=True)
                 assert current.get() == tab.lease, "the lock changed hands during a save"
         with guard:
             told["save-ok" if passed else "save-refused"] += 1
@@ -336,7 +336,7 @@ def test_mixed_race_keeps_one_holder_growing_fences_and_no_lost_renewals(custome
         if tab.rng.random() < 0.08:
             return  # quiet: the lease runs out unless time stands still
         active = tab.rng.random() < 0.7
-        outcome = services.heartbeat(customer, tab.user, tab.lease, active)
+        outcome = services.heartbeat(contact, tab.user, tab.lease, active)
         if not outcome.ok:
             lost(tab, now, "heartbeat")  # never a lost renewal
             return
@@ -352,7 +352,7 @@ def test_mixed_race_keeps_one_holder_growing_fences_and_no_lost_renewals(custome
         if roll < 0.25:
             saved(tab, now)
         elif roll < 0.35:
-            outcome = services.acquire(customer, tab.user, tab.lease)
+            outcome = services.acquire(contact, tab.user, tab.lease)
             if outcome.ok and outcome.detail == "renewed":
                 assert tab.live(now), "a lapsed lease was renewed"
                 assert outcome.lease == tab.lease
@@ -367,20 +367,20 @@ def test_mixed_race_keeps_one_holder_growing_fences_and_no_lost_renewals(custome
                     new_lease(tab, outcome, now)
         elif roll < 0.43:
             old = tab.lease
-            outcome = services.release(customer, tab.user, old)
+            outcome = services.release(contact, tab.user, old)
             with guard:
                 told["released" if outcome.ok else "release-refused"] += 1
                 tab.forget()
             if not outcome.ok:
                 # Release works on a lapsed lease too: only a newer lease (or a tidy-up)
                 # may have replaced it.
-                assert EditLock.objects.for_object(customer).get().lease != old
+                assert EditLock.objects.for_object(contact).get().lease != old
 
     def other_step(tab: Tab, now: datetime) -> None:
         roll = tab.rng.random()
         if roll < (0.05 if tab.manager else 0.03):
             try:
-                outcome = services.take_over(customer, tab.user, "race")
+                outcome = services.take_over(contact, tab.user, "race")
             except PermissionDenied:
                 assert not tab.manager, "a manager was refused a take-over"
                 with guard:
@@ -392,17 +392,17 @@ def test_mixed_race_keeps_one_holder_growing_fences_and_no_lost_renewals(custome
                     told[outcome.detail] += 1
                 new_lease(tab, outcome, now)
         elif tab.manager and roll < 0.08:
-            outcome = services.force_release(customer, tab.user, "race")
+            outcome = services.force_release(contact, tab.user, "race")
             with guard:
                 told["force-released" if outcome.ok else "force-release-missed"] += 1
         elif roll < 0.14:
-            outcome = services.request_handover(customer, tab.user, "please")
+            outcome = services.request_handover(contact, tab.user, "please")
             with guard:
                 told["requested" if outcome.ok else "request-missed"] += 1
         elif roll < 0.18:
             services.release_stale()
         else:
-            outcome = services.acquire(customer, tab.user)
+            outcome = services.acquire(contact, tab.user)
             with guard:
                 told["acquired" if outcome.ok else "held"] += 1
             if outcome.ok:
@@ -418,7 +418,7 @@ def test_mixed_race_keeps_one_holder_growing_fences_and_no_lost_renewals(custome
 
     def between(round_no: int) -> None:
         now = clock.now()
-        assert lock_rows(customer) <= 1
+        assert lock_rows(contact) <= 1
         believers = [t for t in tabs if t.live(now)]
         gone = set(
             LockEvent.objects.filter(
@@ -427,7 +427,7 @@ def test_mixed_race_keeps_one_holder_growing_fences_and_no_lost_renewals(custome
         )
         holders = [t for t in believers if t.lease not in gone]
         assert len(holders) <= 1, f"round {round_no}: tabs {[t.index for t in holders]} hold"
-        state = services.get_state(customer)
+        state = services.get_state(contact)
         # A live lock is held by exactly the one tab that believes it holds it: no lock that
         # nobody knows of, and nobody holding a lock the database gave to someone else.
         assert state.is_live(now) == bool(holders), (round_no, state, holders)
@@ -439,23 +439,23 @@ def test_mixed_race_keeps_one_holder_growing_fences_and_no_lost_renewals(custome
                 holder.user.pk,
             )
             with transaction.atomic():
-                assert lease_passes(customer, holder.user, holder.lease)
+                assert lease_passes(contact, holder.user, holder.lease)
                 for t in tabs:
                     if t is not holder and t.lease:
-                        assert not lease_passes(customer, t.user, t.lease)
+                        assert not lease_passes(contact, t.user, t.lease)
         # Time passes: mostly a little, sometimes past the timeout or the idle timeout.
         clock.advance(rng.choices(steps, weights)[0])
 
     with use_clock(clock):
         Race(tabs, step, between).run()
 
-    assert lock_rows(customer) == 1
-    row = EditLock.objects.for_object(customer).get()
+    assert lock_rows(contact) == 1
+    row = EditLock.objects.for_object(contact).get()
     fences = sorted(fence for fence, _lease in granted)
     assert fences == list(range(1, row.fence + 1)), "each new lease gets the next fence, once"
     assert verified_fences == sorted(set(verified_fences))
     events = Counter(
-        LockEvent.objects.filter(object_pk=str(customer.pk)).values_list("kind", flat=True)
+        LockEvent.objects.filter(object_pk=str(contact.pk)).values_list("kind", flat=True)
     )
     assert events[Kind.ACQUIRED] == told["acquired"]
     assert events[Kind.TAKEN_OVER] == told["taken-over"]
@@ -465,7 +465,7 @@ def test_mixed_race_keeps_one_holder_growing_fences_and_no_lost_renewals(custome
     assert told["acquired"] + told["taken-over"] == len(granted)
     # Every lease that was replaced or freed ended exactly once in the audit trail.
     ended = Counter(
-        LockEvent.objects.filter(kind__in=ENDINGS, object_pk=str(customer.pk)).values_list(
+        LockEvent.objects.filter(kind__in=ENDINGS, object_pk=str(contact.pk)).values_list(
             "lease", flat=True
         )
     )

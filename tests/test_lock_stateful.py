@@ -86,12 +86,12 @@ class LockMachine(RuleBasedStateMachine):
         # The test's transaction wraps every example: start each one from empty tables.
         EditLock.objects.all().delete()
         LockEvent.objects.all().delete()
-        from records.models import Customer
+        from tests.lockapp.models import Contact
 
         self.users = {name: get_user(name) for name in USERS}
-        self.customer = Customer.objects.filter(email="ada@example.com").first()
-        if self.customer is None:
-            self.customer = Customer.objects.create(
+        self.contact = Contact.objects.filter(email="ada@example.com").first()
+        if self.contact is None:
+            self.contact = Contact.objects.create(
                 name="Ada Lovelace", email="ada@example.com", status="active"
             )
         self.clock = FakeClock(START)
@@ -102,8 +102,9 @@ class LockMachine(RuleBasedStateMachine):
         self.old_leases: list[str] = []
         self.events: Counter[str] = Counter()
         self.max_fence = 0
-        # When each user last asked each holder to hand over (LOCKS_HANDOVER_REQUEST_INTERVAL).
-        self.asked: dict[tuple[str, str], datetime] = {}
+        # When each user last asked each lease (by fence) to hand over: once per
+        # LOCKS_HANDOVER_REQUEST_INTERVAL.
+        self.asked: dict[tuple[str, int], datetime] = {}
 
     def teardown(self) -> None:
         self._clock_context.__exit__(None, None, None)
@@ -172,7 +173,7 @@ class LockMachine(RuleBasedStateMachine):
         tab = self.actor(actor)
         user, lease = tab[0], self.lease_for(tab, lease_choice)
         model, now = self.model, self.now
-        outcome = services.acquire(self.customer, self.users[user], lease)
+        outcome = services.acquire(self.contact, self.users[user], lease)
         if model.live(now) and model.holder == user and lease and lease == model.lease:
             assert outcome.ok, outcome
             assert outcome.detail == "renewed"
@@ -203,7 +204,7 @@ class LockMachine(RuleBasedStateMachine):
     def beat(self, tab, active):
         user, lease = tab[0], self.tabs[tab]
         model, now = self.model, self.now
-        outcome = services.heartbeat(self.customer, self.users[user], lease, active)
+        outcome = services.heartbeat(self.contact, self.users[user], lease, active)
         if lease and model.live(now) and model.holder == user and model.lease == lease:
             # Never a lost renewal: the current lease of a live lock is always renewed.
             assert outcome.ok, outcome
@@ -223,7 +224,7 @@ class LockMachine(RuleBasedStateMachine):
         tab = self.actor(actor)
         user, lease = tab[0], self.lease_for(tab, lease_choice)
         model = self.model
-        outcome = services.release(self.customer, self.users[user], lease)
+        outcome = services.release(self.contact, self.users[user], lease)
         # Releasing needs the holder's lease, live or lapsed, as long as nobody replaced it.
         if lease and model.holder == user and model.lease == lease:
             assert outcome.ok, outcome
@@ -242,9 +243,9 @@ class LockMachine(RuleBasedStateMachine):
         model, now = self.model, self.now
         if model.live(now) and model.holder != user and user != MANAGER:
             with pytest.raises(PermissionDenied):
-                services.take_over(self.customer, self.users[user], "", lease=lease)
+                services.take_over(self.contact, self.users[user], "", lease=lease)
             return
-        outcome = services.take_over(self.customer, self.users[user], "need it", lease=lease)
+        outcome = services.take_over(self.contact, self.users[user], "need it", lease=lease)
         if not model.live(now):
             self.acquired(tab, outcome)
         elif model.holder == user and lease and lease == model.lease:
@@ -261,9 +262,9 @@ class LockMachine(RuleBasedStateMachine):
     def force_release(self, user):
         if user != MANAGER:
             with pytest.raises(PermissionDenied):
-                services.force_release(self.customer, self.users[user], "no")
+                services.force_release(self.contact, self.users[user], "no")
             return
-        outcome = services.force_release(self.customer, self.users[user], "stuck")
+        outcome = services.force_release(self.contact, self.users[user], "stuck")
         if self.model.holder is None:
             assert not outcome.ok, outcome
             assert outcome.detail == "not-held"
@@ -276,8 +277,8 @@ class LockMachine(RuleBasedStateMachine):
     @rule(user=st.sampled_from(USERS))
     def request_handover(self, user):
         model = self.model
-        outcome = services.request_handover(self.customer, self.users[user], "please")
-        asked = self.asked.get((user, model.holder))
+        outcome = services.request_handover(self.contact, self.users[user], "please")
+        asked = self.asked.get((user, model.fence))
         if model.live(self.now) and model.holder != user:
             if asked and self.now - asked < lock_settings.handover_request_interval:
                 assert not outcome.ok, outcome
@@ -287,7 +288,7 @@ class LockMachine(RuleBasedStateMachine):
             assert outcome.detail == "requested"
             self.events[Kind.HANDOVER_REQUESTED] += 1
             model.handover_by = user
-            self.asked[(user, model.holder)] = self.now
+            self.asked[(user, model.fence)] = self.now
         else:
             assert not outcome.ok, outcome
             assert outcome.detail == "not-held-by-other"
@@ -327,7 +328,7 @@ class LockMachine(RuleBasedStateMachine):
     @invariant()
     def service_agrees_with_model(self):
         model, now = self.model, self.now
-        state = services.get_state(self.customer)
+        state = services.get_state(self.contact)
         assert state.is_live(now) == model.live(now)
         assert state.holder_id == self.pk(model.holder)
         assert state.lease == model.lease
@@ -351,7 +352,7 @@ class LockMachine(RuleBasedStateMachine):
             expected = bool(model.live(now) and lease and lease == model.lease)
             expected = expected and user == model.holder
             try:
-                services.check_lease(self.customer, self.users[user], lease)
+                services.check_lease(self.contact, self.users[user], lease)
             except services.LeaseError:
                 passed = False
             else:

@@ -1,4 +1,4 @@
-"""Admin integration: the lock manager console, the audit trail, and the ModelAdmin mixin."""
+"""The lock manager console and the audit trail: read-only ModelAdmins for the lock tables."""
 
 from __future__ import annotations
 
@@ -10,14 +10,12 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from . import clock, services
-from .conf import lock_settings
-from .mixins import LockedAdminMixin
-from .models import EditLock, LockEvent
-from .policy import ago, is_lock_manager
-from .records import RecordRef
-
-__all__ = ["EditLockAdmin", "LockEventAdmin", "LockedAdminMixin"]
+from .. import clock, services
+from ..conf import lock_settings
+from ..models import EditLock, LockEvent
+from ..policy import ago, is_lock_manager
+from ..records import RecordRef
+from .compose import extend_chosen_template, lock_media
 
 
 def record_link(obj) -> str:
@@ -106,7 +104,10 @@ class EditLockAdmin(ManagersReadOnlyAdmin):
     actions = ["release_selected"]
     ordering = ["-acquired_at"]
     list_select_related = ["content_type", "holder"]
-    change_list_template = "locks/change_list.html"
+
+    @property
+    def media(self):
+        return super().media + lock_media()
 
     def get_queryset(self, request):
         return super().get_queryset(request).held()
@@ -121,7 +122,8 @@ class EditLockAdmin(ManagersReadOnlyAdmin):
                 "interval": lock_settings.HEARTBEAT_INTERVAL,
             },
         }
-        return super().changelist_view(request, extra_context)
+        response = super().changelist_view(request, extra_context)
+        return extend_chosen_template(response, "locks/admin/change_list.html")
 
     @admin.display(description=_("record"), ordering="object_repr")
     def record(self, obj: EditLock) -> str:

@@ -1,0 +1,69 @@
+"""The permission gate: non-holders see the change form view-only, as Django renders it."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.admin.exceptions import DisallowedModelAdminToField
+from django.contrib.admin.options import TO_FIELD_VAR
+from django.db import models
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+
+from .. import clock
+from ..records import ref_for
+from ..state import LockState
+from .context import LockContext
+
+
+class LockPermissionsMixin:
+    """`has_change_permission` / `has_delete_permission` answer for the lock of this request.
+
+    Listed first among the concern mixins, so their `super().has_change_permission()` asks
+    Django's own permission, without the lock.
+    """
+
+    def _lock_context(self, request: HttpRequest, obj: models.Model | None) -> LockContext | None:
+        ctx = getattr(request, "_locks", None)
+        if ctx is None or obj is None or not ctx.ref.same_record(ref_for(obj)):
+            return None
+        return ctx
+
+    def has_change_permission(self, request, obj=None):
+        allowed = super().has_change_permission(request, obj)
+        ctx = self._lock_context(request, obj)
+        if not allowed or ctx is None or request.method == "POST":
+            # A POST goes on to validation, where the lease and the version are checked;
+            # a refused POST is shown back with the user's input.
+            return allowed
+        return ctx.can_edit
+
+    def has_delete_permission(self, request, obj=None):
+        allowed = super().has_delete_permission(request, obj)
+        ctx = self._lock_context(request, obj)
+        if not allowed or ctx is None:
+            return allowed
+        return ctx.can_edit or request.method == "POST"
+
+    def _refuse(self, request, state: LockState, verb: str) -> None:
+        now = clock.now()
+        if state.is_live(now) and state.holder_id != request.user.pk:
+            text = _("%(holder)s is editing this record, so it was not %(verb)s.") % {
+                "holder": state.holder_name,
+                "verb": verb,
+            }
+        elif state.is_live(now):
+            text = _("You are editing this record in another tab, so it was not %(verb)s here.") % {
+                "verb": verb
+            }
+        else:
+            text = _("You do not hold this record's lock, so it was not %(verb)s. Try again.") % {
+                "verb": verb
+            }
+        messages.error(request, text)
+
+    def _to_field(self, request) -> str | None:
+        """The field the URL names the object by (?_to_field=), as Django's views read it."""
+        to_field = request.POST.get(TO_FIELD_VAR, request.GET.get(TO_FIELD_VAR))
+        if to_field and not self.to_field_allowed(request, to_field):
+            raise DisallowedModelAdminToField(f"The field {to_field} cannot be referenced.")
+        return to_field

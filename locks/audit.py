@@ -1,0 +1,66 @@
+"""Audit rows for lock changes, announced to open pages after commit."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from . import events
+from .models import LockEvent
+from .records import RecordRef
+from .state import LockState
+
+
+def event(
+    kind: str,
+    ref: RecordRef,
+    *,
+    actor_id: int | None,
+    holder_id: int | None,
+    lease: str,
+    fence: int,
+    at: datetime,
+    reason: str = "",
+) -> LockEvent:
+    """One unsaved audit row."""
+    return LockEvent(
+        kind=kind,
+        content_type_id=ref.content_type_id,
+        object_pk=ref.object_pk,
+        object_repr=ref.object_repr,
+        actor_id=actor_id,
+        holder_id=holder_id,
+        lease=lease,
+        fence=fence,
+        reason=reason,
+        at=at,
+    )
+
+
+def write_event(kind: str, ref: RecordRef, state: LockState, now: datetime, **fields: Any) -> None:
+    """Record one audit event and announce it after commit."""
+    write_events([event(kind, ref, at=now, **fields)], ref, state, now)
+
+
+def write_events(rows: list[LockEvent], ref: RecordRef, state: LockState, now: datetime) -> None:
+    """Record audit events in one insert and announce each after commit; `state` is the lock
+    as the events leave it."""
+    if rows:
+        LockEvent.objects.bulk_create(rows)
+        _announce(rows, ref, state, now)
+
+
+def _announce(rows: list[LockEvent], ref: RecordRef, state: LockState, now: datetime) -> None:
+    for row in rows:
+        events.publish(
+            {
+                "type": events.KIND_TO_EVENT[row.kind],
+                "record": events.record_payload(ref),
+                "lock": state.as_public_dict(now),
+                "actor_id": row.actor_id,
+                "holder_id": row.holder_id,
+                "fence": row.fence,
+                "reason": row.reason,
+                "at": now.isoformat(),
+            }
+        )

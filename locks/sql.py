@@ -1,0 +1,167 @@
+"""The lock's SQL: one conditional statement per state change, per database vendor.
+
+The service layer (`locks.services`) runs these; nothing else should. Each statement changes
+a lock only if it is in the state the operation expects, and returns what it changed, so two
+requests can never both win. The templates name columns by key (`{holder}`, `{lease}` ...);
+`statement()` fills in the quoted names for the database in use.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import connections, router
+from django.utils.dateparse import parse_datetime
+
+from .models import EditLock
+
+ACQUIRE = """
+INSERT INTO {t} ({ct}, {pk}, {repr}, {holder}, {lease}, {fence}, {acquired}, {heartbeat},
+                 {activity}, {expires}, {prev_holder}, {prev_lease}, {prev_end},
+                 {handover_by}, {handover_at})
+VALUES (%(ct)s, %(pk)s, %(repr)s, %(user)s, %(new)s, 1, %(now)s, %(now)s, %(now)s, %(expires)s,
+        NULL, '', '', NULL, NULL)
+ON CONFLICT ({ct}, {pk}) DO UPDATE SET
+    {prev_holder} = CASE WHEN {renew} THEN NULL ELSE {t}.{holder} END,
+    {prev_lease} = CASE WHEN {renew} THEN '' ELSE {t}.{lease} END,
+    {prev_end} = CASE WHEN {renew} THEN 'renewed' WHEN {t}.{holder} IS NULL THEN ''
+                      WHEN {t}.{activity} <= %(idle_cutoff)s THEN 'idle_released'
+                      ELSE 'expired' END,
+    {fence} = CASE WHEN {renew} THEN {t}.{fence} ELSE {t}.{fence} + 1 END,
+    {acquired} = CASE WHEN {renew} THEN {t}.{acquired} ELSE %(now)s END,
+    {lease} = CASE WHEN {renew} AND %(rotate)s = 0 THEN {t}.{lease} ELSE %(new)s END,
+    {handover_by} = CASE WHEN {renew} THEN {t}.{handover_by} ELSE NULL END,
+    {handover_at} = CASE WHEN {renew} THEN {t}.{handover_at} ELSE NULL END,
+    {holder} = %(user)s,
+    {repr} = %(repr)s,
+    {heartbeat} = %(now)s,
+    {activity} = %(now)s,
+    {expires} = %(expires)s
+WHERE {t}.{holder} IS NULL OR {t}.{expires} <= %(now)s OR {t}.{activity} <= %(idle_cutoff)s
+   OR {renew}
+RETURNING {lease}, {fence}, {acquired}, {prev_holder}, {prev_lease}, {prev_end},
+          {handover_by}, {handover_at}
+"""
+
+HEARTBEAT = """
+UPDATE {t} SET {heartbeat} = %(now)s, {expires} = %(expires)s{activity_set}
+WHERE {ct} = %(ct)s AND {pk} = %(pk)s AND {lease} = %(own)s AND {holder} = %(user)s
+  AND {expires} > %(now)s AND {activity} > %(idle_cutoff)s
+RETURNING {fence}, {acquired}, {activity}, {handover_by}
+"""
+
+RELEASE = """
+UPDATE {t} SET {holder} = NULL, {lease} = '', {expires} = NULL, {handover_by} = NULL,
+    {handover_at} = NULL, {prev_holder} = NULL, {prev_lease} = '', {prev_end} = ''
+WHERE {ct} = %(ct)s AND {pk} = %(pk)s AND {lease} = %(own)s AND {holder} = %(user)s
+RETURNING {fence}, {repr}
+"""
+
+# The statements per database vendor. PostgreSQL and SQLite (3.35+) share one dialect:
+# INSERT ... ON CONFLICT DO UPDATE ... WHERE and UPDATE ... RETURNING.
+_COMMON = {"acquire": ACQUIRE, "heartbeat": HEARTBEAT, "release": RELEASE}
+STATEMENTS: dict[str, dict[str, str]] = {"postgresql": _COMMON, "sqlite": _COMMON}
+
+_COLUMNS = {
+    "ct": "content_type_id",
+    "pk": "object_pk",
+    "repr": "object_repr",
+    "holder": "holder_id",
+    "lease": "lease",
+    "fence": "fence",
+    "acquired": "acquired_at",
+    "heartbeat": "heartbeat_at",
+    "activity": "activity_at",
+    "expires": "expires_at",
+    "prev_holder": "previous_holder_id",
+    "prev_lease": "previous_lease",
+    "prev_end": "previous_end",
+    "handover_by": "handover_requested_by_id",
+    "handover_at": "handover_requested_at",
+}
+
+# What a freed lock row carries (for the ORM updates of force-release and the sweeper).
+FREED = {
+    "holder_id": None,
+    "lease": "",
+    "expires_at": None,
+    "handover_requested_by": None,
+    "handover_requested_at": None,
+    "previous_holder_id": None,
+    "previous_lease": "",
+    "previous_end": "",
+}
+
+
+def conn():
+    """The connection lock rows are written through."""
+    return connections[router.db_for_write(EditLock)]
+
+
+def statement(name: str, **fragments: str) -> str:
+    """The statement `name` for the database in use, with quoted names filled in.
+
+    `fragments` fill optional placeholders (as the heartbeat's `{activity_set}`); they may
+    use the column keys themselves.
+    """
+    connection = conn()
+    try:
+        template = STATEMENTS[connection.vendor][name]
+    except KeyError:
+        raise NotImplementedError(
+            f"Edit locks have no SQL for the {connection.vendor!r} database; "
+            f"supported: {', '.join(sorted(STATEMENTS))}."
+        ) from None
+    for key, fragment in fragments.items():
+        template = template.replace("{" + key + "}", fragment)
+    names = {key: connection.ops.quote_name(column) for key, column in _COLUMNS.items()}
+    names["t"] = connection.ops.quote_name(EditLock._meta.db_table)
+    t, lease, holder, expires, activity = (
+        names["t"],
+        names["lease"],
+        names["holder"],
+        names["expires"],
+        names["activity"],
+    )
+    # "This tab's lease is still current": the only case in which acquire renews.
+    names["renew"] = (
+        f"({t}.{lease} = %(own)s AND {t}.{holder} = %(user)s AND {t}.{expires} > %(now)s "
+        f"AND {t}.{activity} > %(idle_cutoff)s)"
+    )
+    return template.format(**names)
+
+
+def execute(name: str, params: dict[str, Any], **fragments: str) -> tuple | None:
+    """Run statement `name` and return the row it returned (None: nothing changed)."""
+    with conn().cursor() as cursor:
+        cursor.execute(statement(name, **fragments), params)
+        return cursor.fetchone()
+
+
+def param(value: datetime) -> Any:
+    """A datetime as the database takes it in raw SQL."""
+    return conn().ops.adapt_datetimefield_value(value)
+
+
+def as_datetime(value: Any) -> datetime | None:
+    """Raw SQL returns text on SQLite; make it an aware datetime like the ORM would."""
+    if value is None:
+        return None
+    parsed = value if isinstance(value, datetime) else parse_datetime(value)
+    return parsed.replace(tzinfo=UTC) if parsed and parsed.tzinfo is None else parsed
+
+
+def read(ref, *, for_update: bool = False) -> EditLock | None:
+    """The record's lock row with its holder, row-locked until commit if asked and possible."""
+    qs = EditLock.objects.select_related("holder", "handover_requested_by").filter(
+        content_type_id=ref.content_type_id, object_pk=ref.object_pk
+    )
+    features = conn().features
+    if for_update and features.has_select_for_update:
+        qs = (
+            qs.select_for_update(of=("self",))
+            if features.has_select_for_update_of
+            else qs.select_for_update()
+        )
+    return qs.first()

@@ -13,7 +13,7 @@ DEFAULTS = {
     "LOCKS_TIMEOUT": 45,
     "LOCKS_HEARTBEAT_INTERVAL": 15,
     "LOCKS_IDLE_TIMEOUT": 30 * 60,
-    "LOCKS_WEBSOCKET_URL": "/ws/locks/",
+    "LOCKS_WEBSOCKET_URL": "auto",
     # Abuse limits. A page sends a heartbeat every 15 s and a few subscribes and syncs when it
     # (re)connects: these are far above that, and far below what a flood needs.
     "LOCKS_SOCKET_RATE": 5,
@@ -45,7 +45,8 @@ class LockSettings:
 
     @property
     def WEBSOCKET_URL(self) -> str:
-        """Where pages open their live-update socket; empty turns live updates off (polling)."""
+        """Where pages open their live-update socket: "auto" (when this server routes it, see
+        locks/live.py), a URL, or "" for HTTP polling only."""
         return self._get("LOCKS_WEBSOCKET_URL")
 
     @property

@@ -60,9 +60,9 @@ def test_release_stale_locks_dry_run_then_release(customer, alice, fake_clock):
         ({"LOCKS_IDLE_TIMEOUT": 30}, ["locks.W001"]),
         ({"LOCKS_TIMEOUT": 3600, "LOCKS_IDLE_TIMEOUT": 7200}, ["locks.W002"]),
         ({"LOCKS_SOCKET_RATE": 0.5, "LOCKS_HANDOVER_REQUEST_INTERVAL": 0}, []),
-        ({"LOCKS_SOCKET_RATE": 0}, ["locks.E003"]),
-        ({"LOCKS_SOCKET_BURST": "40"}, ["locks.E003"]),
-        ({"LOCKS_SOCKET_BACKLOG": -1, "LOCKS_HANDOVER_REQUEST_INTERVAL": 1.5}, ["locks.E003"] * 2),
+        ({"LOCKS_SOCKET_RATE": 0}, ["locks.E030"]),
+        ({"LOCKS_SOCKET_BURST": "40"}, ["locks.E030"]),
+        ({"LOCKS_SOCKET_BACKLOG": -1, "LOCKS_HANDOVER_REQUEST_INTERVAL": 1.5}, ["locks.E030"] * 2),
     ],
 )
 def test_checks_explain_bad_settings(settings, overrides, expected):

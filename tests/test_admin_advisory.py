@@ -86,4 +86,4 @@ def test_a_misspelt_lock_mode_is_a_check_error():
         lock_mode = "advisary"
 
     [error] = check_lock_mode(Misspelt(Notice, admin.AdminSite(name="mode-check")))
-    assert error.id == "locks.E032" and "'advisory'" in error.hint
+    assert error.id == "locks.E042" and "'advisory'" in error.hint

@@ -162,5 +162,5 @@ def test_lock_parent_that_names_no_locked_parent_is_a_check_error():
     site.register(Ticket)  # a plain ModelAdmin: nobody could hold the ticket's lock
     [wrong] = check_lock_scope(Wrong(Memo, site))
     [unlocked] = check_lock_scope(Unlocked(TicketLine, site))
-    assert (wrong.id, unlocked.id) == ("locks.E030", "locks.E031")
+    assert (wrong.id, unlocked.id) == ("locks.E040", "locks.E041")
     assert isinstance(wrong, checks.Error)

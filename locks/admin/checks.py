@@ -50,7 +50,7 @@ def check_lock_scope(model_admin) -> list[checks.CheckMessage]:
                 f"of {model_admin.model._meta.label}, so its records have no parent lock.",
                 hint="Name the ForeignKey to the record edited with these rows as its inlines.",
                 obj=cls,
-                id="locks.E030",
+                id="locks.E040",
             )
         ]
     parent_admin = model_admin.admin_site._registry.get(field.related_model)
@@ -62,7 +62,7 @@ def check_lock_scope(model_admin) -> list[checks.CheckMessage]:
                 f"the same site, so nobody could hold its lock.",
                 hint="Register the parent's ModelAdmin with LockedAdminMixin.",
                 obj=cls,
-                id="locks.E031",
+                id="locks.E041",
             )
         ]
     return []
@@ -81,7 +81,7 @@ def check_lock_mode(model_admin) -> list[checks.CheckMessage]:
             f"{cls.__module__}.{cls.__name__}.lock_mode = {mode!r} is not a lock mode.",
             hint=f"Use {PESSIMISTIC!r} (the default) or {ADVISORY!r}.",
             obj=cls,
-            id="locks.E032",
+            id="locks.E042",
         )
     ]
 

@@ -78,6 +78,24 @@ def get_state(obj: models.Model | RecordRef) -> LockState:
     return LockState.from_lock(sql.read(ref_for(obj)))
 
 
+def _holding(
+    user, lease: str, fence: int, acquired_at: Any, activity_at: Any, now: datetime, unsaved: Any
+) -> LockState:
+    """The lock as a statement that just gave or renewed `user`'s lease returned it (raw
+    values: SQLite returns text and 0/1), without reading the row again."""
+    return LockState(
+        holder_id=user.pk,
+        holder_name=display_name(user),
+        lease=lease,
+        fence=fence,
+        acquired_at=sql.as_datetime(acquired_at),
+        heartbeat_at=now,
+        activity_at=sql.as_datetime(activity_at),
+        expires_at=now + lock_settings.timeout,
+        unsaved=bool(unsaved),
+    )
+
+
 def acquire(
     obj: models.Model | RecordRef, user, lease: str | None = None, *, rotate: bool = False
 ) -> Outcome:
@@ -109,17 +127,8 @@ def acquire(
         if row is None:
             return Outcome(False, get_state(ref), detail="held")
         got_lease, fence, acquired_at, prev_holder, prev_lease, prev_end, *_handover, unsaved = row
-        state = LockState(
-            holder_id=user.pk,
-            holder_name=display_name(user),
-            lease=got_lease,
-            fence=fence,
-            acquired_at=sql.as_datetime(acquired_at),
-            heartbeat_at=now,
-            activity_at=now,
-            expires_at=now + lock_settings.timeout,
-            unsaved=bool(unsaved),  # a renewed holding keeps its flag; a new one starts clean
-        )
+        # A renewed holding keeps its unsaved flag; a new one starts clean.
+        state = _holding(user, got_lease, fence, acquired_at, now, now, unsaved)
         if prev_end == "renewed":
             return Outcome(True, state, lease=got_lease, detail="renewed")
         rows = []
@@ -185,17 +194,7 @@ def heartbeat(
         if state.lease != lease:
             return Outcome(False, state, detail="lost")
     else:
-        state = LockState(
-            holder_id=user.pk,
-            holder_name=display_name(user),
-            lease=lease,
-            fence=fence,
-            acquired_at=sql.as_datetime(acquired_at),
-            heartbeat_at=now,
-            activity_at=sql.as_datetime(activity_at),
-            expires_at=now + lock_settings.timeout,
-            unsaved=bool(is_unsaved),
-        )
+        state = _holding(user, lease, fence, acquired_at, activity_at, now, is_unsaved)
     if bool(was_unsaved) != bool(is_unsaved):
         events.publish(
             events.lock_event(

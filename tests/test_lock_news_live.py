@@ -49,12 +49,18 @@ async def test_unsaved_flag_over_the_socket_reaches_viewers_once_per_flip(alice,
     await viewer.disconnect()
 
 
-async def test_requester_hears_the_decline_console_hears_no_reason(alice, bob, customer):
+async def console_and_record_page(user, customer):
+    """A console watcher's socket (no record rights), and `user`'s change-form socket."""
     watcher = await sync_to_async(make_user)("watcher", "locks.view_editlock")
     console = await open_socket(watcher)
     await ask(console, {"type": "subscribe", "console": True})
-    requester = await open_socket(bob)
-    await ask(requester, {"type": "subscribe", "record": record(customer), "presence": True})
+    page = await open_socket(user)
+    await ask(page, {"type": "subscribe", "record": record(customer), "presence": True})
+    return console, page
+
+
+async def test_requester_hears_the_decline_console_hears_no_reason(alice, bob, customer):
+    console, requester = await console_and_record_page(bob, customer)
     lease = (await sync_to_async(services.acquire)(customer, alice)).lease
     await sync_to_async(services.request_handover)(customer, bob, "phone number is wrong")
     asked = await next_of(requester, "lock.handover_requested")
@@ -74,11 +80,7 @@ async def test_requester_hears_the_decline_console_hears_no_reason(alice, bob, c
 
 
 async def test_displaced_holder_hears_who_took_over_and_why(alice, carol, customer):
-    watcher = await sync_to_async(make_user)("watcher", "locks.view_editlock")
-    console = await open_socket(watcher)
-    await ask(console, {"type": "subscribe", "console": True})
-    holder = await open_socket(alice)
-    await ask(holder, {"type": "subscribe", "record": record(customer), "presence": True})
+    console, holder = await console_and_record_page(alice, customer)
     await sync_to_async(services.acquire)(customer, alice)
     await sync_to_async(services.take_over)(customer, carol, "Customer on the phone")
     taken = await next_of(holder, "lock.taken_over")

@@ -348,7 +348,14 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
         lease = message.get("lease")
         if not isinstance(lease, str) or len(lease) > 64:
             raise BadRequest("bad_message", "A heartbeat carries the page's lease.")
-        outcome = services.heartbeat(ref, self.user, lease, message.get("active") is True)
+        unsaved = message.get("unsaved")  # true/false; anything else keeps the stored flag
+        outcome = services.heartbeat(
+            ref,
+            self.user,
+            lease,
+            message.get("active") is True,
+            unsaved if isinstance(unsaved, bool) else None,
+        )
         return {
             "type": "heartbeat.result",
             **self._state(ref, outcome.state, lease if outcome.ok else None),

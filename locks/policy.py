@@ -98,6 +98,11 @@ class LockPolicy:
     def can_request_handover(self) -> bool:
         return self.held_by_other_user and not is_lock_manager(self.user) and not self.advisory
 
+    @property
+    def can_decline_handover(self) -> bool:
+        """This tab holds the lock and someone asked for it."""
+        return self.can_edit and self.state.handover_requested_by_id is not None
+
     def get_message(self) -> str:
         """The banner text for this user, in their language."""
         if self.advisory:
@@ -158,5 +163,6 @@ class LockPolicy:
             "can_request_handover": self.can_request_handover,
             "advisory": self.advisory,
             "holder_has_unsaved": self.holder_has_unsaved,
+            "can_decline_handover": self.can_decline_handover,
             "message": self.get_message(),
         }

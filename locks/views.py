@@ -1,6 +1,6 @@
 """Small POST-only (and one GET) endpoints behind the change form: heartbeat, release, state,
-take over and ask to edit. They work with and without JavaScript: JSON for fetch(), a
-redirect back to the change form for a plain form POST.
+take over, ask to edit and decline a request. They work with and without JavaScript: JSON
+for fetch(), a redirect back to the change form for a plain form POST.
 """
 
 from __future__ import annotations
@@ -79,7 +79,8 @@ def heartbeat(request: HttpRequest, model_admin, object_id: str) -> HttpResponse
         return failed
     lease = request.POST.get("lease", "")
     active = request.POST.get("active") == "1"
-    outcome = services.heartbeat(obj, request.user, lease, active)
+    unsaved = {"1": True, "0": False}.get(request.POST.get("unsaved", ""))  # else: keep it
+    outcome = services.heartbeat(obj, request.user, lease, active, unsaved)
     body = payload(model_admin, request, obj, outcome.state, lease if outcome.ok else None)
     body["ok"] = outcome.ok  # "version" comes from the object just read: no second query
     return JsonResponse(body)
@@ -163,6 +164,25 @@ def request_handover(request: HttpRequest, model_admin, object_id: str) -> HttpR
         messages.warning(request, outcome.message)
     else:
         messages.info(request, _("Nobody else is editing this record now."))
+    return back(model_admin, request, obj)
+
+
+@require_POST
+def decline_handover(request: HttpRequest, model_admin, object_id: str) -> HttpResponse:
+    """The holder keeps the record; whoever asked for it is told (with the reason given)."""
+    obj, failed = _record(model_admin, request, object_id, change=True)
+    if failed:
+        return failed
+    reason = request.POST.get("reason", "").strip()[:MAX_REASON]
+    outcome = services.decline_handover(obj, request.user, request.POST.get("lease", ""), reason)
+    if wants_json(request):
+        return JsonResponse({"ok": outcome.ok, "detail": outcome.detail})
+    if outcome.ok:
+        messages.success(request, _("You declined the request; you are still editing."))
+    elif outcome.detail == "not-requested":
+        messages.info(request, _("Nobody is asking to edit this record now."))
+    else:
+        messages.error(request, _("You no longer hold the lock of this record."))
     return back(model_admin, request, obj)
 
 

@@ -268,7 +268,7 @@ class ChangeFormLockMixin:
             "jsi18n": reverse(f"{self.admin_site.name}:{self._lock_prefix}_jsi18n"),
             "urls": {
                 name: owner.lock_url(name, ctx.ref.object_pk)
-                for name in ("heartbeat", "release", "state", "take_over", "request")
+                for name in ("heartbeat", "release", "state", "take_over", "request", "decline")
             },
             "refused": ctx.refused,
             "base": request.POST.get(BASE_FIELD, "") if request.method == "POST" else base,

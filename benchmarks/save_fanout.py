@@ -1,0 +1,631 @@
+"""Save-to-pages benchmark: how long a real admin save takes to reach the last of N open
+change forms, against the limit of a bare ASGI broadcast timed by the same client.
+
+    python benchmarks/save_fanout.py                       # 1,000 pages, 20 saves per target
+    python benchmarks/save_fanout.py --sizes 1000,5000
+    python benchmarks/save_fanout.py --targets ours-daphne,bare-uvicorn --saves 50
+    python benchmarks/save_fanout.py --json results.json   # also write every figure as JSON
+
+Needs Redis (REDIS_URL, default redis://127.0.0.1:6379/0; a spare database is best) and
+`pip install -r benchmarks/requirements.txt` (uvicorn, uvloop, httptools). It builds its own
+temporary SQLite site (migrate + demo, as benchmarks/fanout.py does), serves it with daphne
+(`project.asgi:application`, as deployed), and serves benchmarks/bare_broadcast.py on
+uvicorn with uvloop (the limit) and on daphne. See benchmarks/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import dataclasses
+import gc
+import http.client
+import json
+import math
+import os
+import platform
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.fanout import (
+    HOST,
+    ROOT,
+    Connected,
+    Page,
+    ServerLog,
+    Site,
+    check_redis,
+    close_all,
+    connect_many,
+    counter_text,
+    demo_records,
+    fmt,
+    free_port,
+    login_session,
+    manage,
+    open_ours,
+    open_page,
+    percentile,
+    raise_fd_limit,
+    serve,
+    setup_django,
+    site_env,
+    start_server,
+    stop_server,
+)
+
+SAVE_TIMEOUT = 10.0  # seconds for one save's event to reach every page
+SAVE_GAP = 0.2  # seconds of quiet after every page has the event
+SETTLE = 3.0  # seconds after connecting, for presence to settle
+EDITOR = "alice"  # saves; has no page open
+VIEWERS = ("bob", "carol", "admin")  # the pages' users: editor, lock manager, superuser
+OURS = "project.asgi:application"
+BARE = "benchmarks.bare_broadcast:application"
+TARGETS = {
+    # name: (application, server); "ours" is timed with real admin saves, "bare" with
+    # POST /broadcast
+    "ours-daphne": (OURS, "daphne"),
+    "bare-uvicorn": (BARE, "uvicorn"),
+    "bare-daphne": (BARE, "daphne"),
+    "ours-uvicorn": (OURS, "uvicorn"),
+}
+LIMIT = "bare-uvicorn"  # the ratio's denominator
+DEPLOYED = "ours-daphne"  # the ratio's numerator
+
+
+# ---------------------------------------------------------------- servers
+
+
+def start_uvicorn(
+    env: dict[str, str], port: int, log_path: Path, application: str, ws: str
+) -> subprocess.Popen:
+    """uvicorn with uvloop and httptools, one process, no access log."""
+    argv = [
+        *("-m", "uvicorn", "--loop", "uvloop", "--http", "httptools", "--ws", ws),
+        *("--lifespan", "off", "--no-access-log", "--log-level", "warning"),
+        *("--host", HOST, "--port", str(port), "--backlog", "8192", application),
+    ]
+    return serve([sys.executable, *argv], env, port, log_path)
+
+
+# ---------------------------------------------------------------- the saving user
+
+
+class FormFields(HTMLParser):
+    """What a browser would post from the admin change form `form_id`: its inputs (checked
+    boxes only, no buttons), selects (the selected option) and textareas."""
+
+    def __init__(self, form_id: str) -> None:
+        super().__init__()
+        self.form_id = form_id
+        self.inside = False
+        self.fields: dict[str, str] = {}
+        self.select: str | None = None
+        self.textarea: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = {k: v or "" for k, v in attrs}
+        if tag == "form":
+            self.inside = a.get("id") == self.form_id
+        if tag == "option" and self.inside and self.select:
+            if "selected" in a or self.select not in self.fields:
+                self.fields[self.select] = a.get("value", "")
+            return
+        if not self.inside or "name" not in a:
+            return
+        name = a["name"]
+        if tag == "input":
+            kind = a.get("type", "text")
+            if kind in {"submit", "button", "file", "image", "reset"}:
+                return
+            if kind in {"checkbox", "radio"} and "checked" not in a:
+                return
+            self.fields[name] = a.get("value", "on" if kind == "checkbox" else "")
+        elif tag == "select":
+            self.select = name
+        elif tag == "textarea":
+            self.textarea = name
+            self.fields[name] = ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "form":
+            self.inside = False
+        elif tag == "select":
+            self.select = None
+        elif tag == "textarea":
+            if self.textarea:  # browsers drop the newline right after <textarea>
+                self.fields[self.textarea] = self.fields[self.textarea].removeprefix("\n")
+            self.textarea = None
+
+    def handle_data(self, data: str) -> None:
+        if self.textarea:
+            self.fields[self.textarea] += data
+
+
+class Editor:
+    """The saving user's browser, on one kept-alive HTTP/1.1 connection (blocking; run it in
+    a thread so the event loop keeps timestamping the pages)."""
+
+    def __init__(self, port: int, session_key: str, pk: str) -> None:
+        self.port = port
+        self.cookies = {"sessionid": session_key}
+        self.url = f"/admin/records/customer/{pk}/change/"
+        self.conn = http.client.HTTPConnection(HOST, port, timeout=30)
+
+    def request(self, method: str, path: str, body: bytes | None = None, **headers: str):
+        headers = {
+            "Host": f"{HOST}:{self.port}",
+            "Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items()),
+            "User-Agent": "locks-save-benchmark",
+            **headers,
+        }
+        try:
+            self.conn.request(method, path, body=body, headers=headers)
+            response = self.conn.getresponse()
+        except (http.client.HTTPException, OSError):
+            self.conn.close()  # the server closed the kept-alive connection: once more
+            self.conn.request(method, path, body=body, headers=headers)
+            response = self.conn.getresponse()
+        text = response.read().decode()
+        for header in response.headers.get_all("Set-Cookie") or []:
+            name, _, rest = header.partition("=")
+            self.cookies[name.strip()] = rest.split(";", 1)[0]
+        return response.status, response.headers, text
+
+    def load_form(self) -> dict[str, str]:
+        """GET the change form: takes the lock (or renews it after "Save and continue")."""
+        status, _, text = self.request("GET", self.url)
+        parser = FormFields("customer_form")
+        parser.feed(text)
+        if status != 200 or not parser.fields.get("_locks_lease"):
+            raise RuntimeError(f"{EDITOR} got no editable change form (HTTP {status})")
+        return parser.fields
+
+    def save(self, fields: dict[str, str], notes: str) -> tuple[float, float]:
+        """POST the form with new notes and "Save and continue editing" (keeps the lock).
+        Returns t0 (read right before the request is sent) and the response time in ms."""
+        body = urlencode(
+            {**fields, "notes": notes, "_continue": "Save and continue editing"}
+        ).encode()
+        t0 = time.time()
+        status, _, text = self.request(
+            "POST",
+            self.url,
+            body,
+            **{
+                "Content-Type": "application/x-www-form-urlencoded",
+                "Origin": f"http://{HOST}:{self.port}",
+                "Referer": f"http://{HOST}:{self.port}{self.url}",
+            },
+        )
+        took = (time.time() - t0) * 1000
+        if status != 302:
+            raise RuntimeError(f"the save was not accepted (HTTP {status}): {text[:300]!r}")
+        return t0, took
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class Broadcaster:
+    """POST /broadcast to the bare app: it sends the body to every open socket."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.conn = http.client.HTTPConnection(HOST, port, timeout=30)
+
+    def broadcast(self, payload: bytes) -> tuple[float, float]:
+        t0 = time.time()
+        self.conn.request(
+            "POST",
+            "/broadcast",
+            body=payload,
+            headers={"Host": f"{HOST}:{self.port}", "Content-Type": "application/json"},
+        )
+        response = self.conn.getresponse()
+        response.read()
+        took = (time.time() - t0) * 1000
+        if response.status != 200:
+            raise RuntimeError(f"broadcast answered HTTP {response.status}")
+        return t0, took
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def sample_event(pk: str, ct: int, notes: str) -> bytes:
+    """A frame shaped and sized like the `record.saved` a notes save sends."""
+    return json.dumps(
+        {
+            "type": "record.saved",
+            "record": {"ct": ct, "pk": pk, "key": f"{ct}.9dcbf4c24368d67c", "repr": "Ana Nguyen"},
+            "version": 2,
+            "changed": ["notes", "updated_at"],
+            "values": {"notes": notes, "updated_at": "2026-12-04 22:04:12.204311+00:00"},
+            "at": "2026-12-04T22:04:12.125000+00:00",
+        }
+    ).encode()
+
+
+# ---------------------------------------------------------------- the pages
+
+
+class SaveCollector:
+    """Arrival times of `record.saved` frames on the pages, for the save under way; a future
+    fires when every page has it. Anything else is counted by type."""
+
+    def __init__(self) -> None:
+        self.arrivals: list[float] = []
+        self.expected = 0
+        self.done: asyncio.Future | None = None
+        self.other: Counter = Counter()
+        self.stray = 0  # record.saved frames outside a save (late ones)
+
+    def expect(self, sockets: int) -> asyncio.Future:
+        self.arrivals = []
+        self.expected = sockets
+        self.done = asyncio.get_running_loop().create_future()
+        return self.done
+
+    def stop(self) -> list[float]:
+        self.done = None
+        return self.arrivals
+
+    def arrived(self, at: float, message: dict[str, Any]) -> None:
+        if message.get("type") != "record.saved":
+            self.other[message.get("type", "?")] += 1
+            return
+        if self.done is None:
+            self.stray += 1
+            return
+        self.arrivals.append(at)
+        if len(self.arrivals) >= self.expected and not self.done.done():
+            self.done.set_result(None)
+
+
+@dataclass
+class SaveRun:
+    target: str
+    size: int
+    connect: str = ""
+    connected: int = 0
+    last_ms: list[float] = field(default_factory=list)  # per save: the last page reached
+    first_ms: list[float] = field(default_factory=list)  # per save: the first page reached
+    median_ms: list[float] = field(default_factory=list)  # per save: half the pages reached
+    response_ms: list[float] = field(default_factory=list)  # per save: the POST's response
+    latencies_ms: list[float] = field(default_factory=list)  # every (page, save)
+    missing: int = 0
+    stray: int = 0
+    other: Counter = field(default_factory=Counter)
+    server_errors: Counter = field(default_factory=Counter)
+    aborted: str = ""
+
+    def absorb(self, other: SaveRun) -> None:
+        """Add another round of the same target and size."""
+        self.connect += f"; {other.connect}"
+        self.connected = min(self.connected, other.connected)
+        for name in ("last_ms", "first_ms", "median_ms", "response_ms", "latencies_ms"):
+            getattr(self, name).extend(getattr(other, name))
+        self.missing += other.missing
+        self.stray += other.stray
+        self.other.update(other.other)
+        self.server_errors.update(other.server_errors)
+        self.aborted = "; ".join(filter(None, [self.aborted, other.aborted]))
+
+    def summary(self) -> dict[str, Any]:
+        def p(values: list[float], q: float) -> float | None:
+            value = percentile(values, q)
+            return None if math.isnan(value) else round(value, 2)
+
+        return {
+            "target": self.target,
+            "pages": self.size,
+            "connected": self.connected,
+            "saves": len(self.last_ms),
+            "last_page_p50_ms": p(self.last_ms, 50),
+            "last_page_p99_ms": p(self.last_ms, 99),
+            "first_page_p50_ms": p(self.first_ms, 50),
+            "median_page_p50_ms": p(self.median_ms, 50),
+            "all_pages_p50_ms": p(self.latencies_ms, 50),
+            "all_pages_p99_ms": p(self.latencies_ms, 99),
+            "response_p50_ms": p(self.response_ms, 50),
+            "missing": self.missing,
+            "connect": self.connect,
+            "server_errors": dict(self.server_errors),
+            "aborted": self.aborted,
+        }
+
+
+async def open_pages(
+    target: str, size: int, port: int, sites: list[Site], collector: SaveCollector, args
+) -> Connected:
+    """N change-form viewers of one record (ours, spread over the viewer users), or N
+    plain sockets (the bare app)."""
+    if target.startswith("ours"):
+
+        async def opener(i: int) -> Page:
+            site = dataclasses.replace(sites[i % len(sites)], port=port)
+            return await open_ours(site, collector, site.pks[0], presence=True)
+
+    else:
+        bare = Site(port, "", 0, [], 0, 0)
+
+        async def opener(_: int) -> Page:
+            return await open_page(f"ws://{HOST}:{port}/", bare, collector)
+
+    return await connect_many(opener, size, args.batch)
+
+
+async def save_run(
+    target: str, size: int, port: int, sites: list[Site], log: ServerLog, args
+) -> SaveRun:
+    run = SaveRun(target, size)
+    collector = SaveCollector()
+    log.new_errors()
+    connected = await open_pages(target, size, port, sites, collector, args)
+    run.connect = connected.describe(size)
+    run.connected = len(connected.pages)
+    token = secrets.token_hex(4)
+    notes = f"Saved by the save_fanout benchmark {token} #{{}}"
+    ours = target.startswith("ours")
+    editor = Editor(port, args.editor_session, sites[0].pks[0]) if ours else None
+    broadcaster = None if ours else Broadcaster(port)
+    try:
+        await asyncio.sleep(SETTLE)
+        run.server_errors.update(log.new_errors())
+        gc.collect()
+        gc.disable()  # this process's collections would delay the arrival times it records
+        silent = 0
+        for seq in range(-args.warmup, args.saves):
+            text = notes.format(seq)
+            waiting = collector.expect(run.connected)
+            if editor is not None:
+                fields = await asyncio.to_thread(editor.load_form)
+                t0, took = await asyncio.to_thread(editor.save, fields, text)
+            else:
+                payload = sample_event(sites[0].pks[0], sites[0].ct, text)
+                t0, took = await asyncio.to_thread(broadcaster.broadcast, payload)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(waiting), SAVE_TIMEOUT)
+            arrivals = collector.stop()
+            silent = silent + 1 if not arrivals else 0
+            if seq >= 0:
+                latencies = [(at - t0) * 1000 for at in arrivals]
+                run.missing += run.connected - len(latencies)
+                run.response_ms.append(took)
+                if latencies:
+                    run.latencies_ms.extend(latencies)
+                    run.last_ms.append(max(latencies))
+                    run.first_ms.append(min(latencies))
+                    run.median_ms.append(percentile(latencies, 50))
+            if silent == 2:
+                run.aborted = "two saves in a row reached no page; run stopped"
+                break
+            await asyncio.sleep(SAVE_GAP)
+        gc.enable()
+    finally:
+        gc.enable()
+        for client in (editor, broadcaster):
+            if client is not None:
+                client.close()
+        await close_all(connected.pages)
+        run.stray = collector.stray
+        run.other = collector.other
+        run.server_errors.update(log.new_errors())
+    return run
+
+
+# ---------------------------------------------------------------- report
+
+
+def versions() -> str:
+    names = ["django", "channels", "channels-redis", "redis", "daphne", "twisted", "uvicorn"]
+    names += ["uvloop", "httptools", "websockets"]
+    found = []
+    for name in names:
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{name} (not installed)")
+    return f"Python {platform.python_version()}, " + ", ".join(found)
+
+
+def commit() -> str:
+    def git(*args: str) -> str:
+        out = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
+        return out.stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + (" (with uncommitted changes)" if git("status", "--porcelain") else "")
+
+
+def report(runs: list[SaveRun], args) -> None:
+    print()
+    print(
+        f"Save to N open pages: t0 right before the POST is sent, latency = arrival on each "
+        f"page; {args.saves} saves per target and round after {args.warmup} warm-up ones, "
+        f"{args.rounds} round(s); p50/p99 of the last page are over saves."
+    )
+    print()
+    print(
+        "| pages | target | last page p50 ms | last page p99 ms | all pages p50 ms | "
+        "all pages p99 ms | first page p50 ms | HTTP response p50 ms | missing |"
+    )
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    for run in runs:
+        s = run.summary()
+        print(
+            f"| {run.size} | {run.target} | {fmt(s['last_page_p50_ms'])} | "
+            f"{fmt(s['last_page_p99_ms'])} | {fmt(s['all_pages_p50_ms'])} | "
+            f"{fmt(s['all_pages_p99_ms'])} | {fmt(s['first_page_p50_ms'])} | "
+            f"{fmt(s['response_p50_ms'])} | {run.missing} |"
+        )
+    print()
+    for size in sorted({r.size for r in runs}):
+        by = {r.target: r for r in runs if r.size == size}
+        for name, run in by.items():
+            if name == LIMIT or LIMIT not in by:
+                continue
+            limit = by[LIMIT]
+            p50 = percentile(run.last_ms, 50) / percentile(limit.last_ms, 50)
+            p99 = percentile(run.last_ms, 99) / percentile(limit.last_ms, 99)
+            mark = "  <- the figure" if name == DEPLOYED else ""
+            print(
+                f"{size} pages: {name} / {LIMIT}, last page: {fmt(p50, 2)}x at p50, "
+                f"{fmt(p99, 2)}x at p99{mark}"
+            )
+    print()
+    print("Per run:")
+    for run in runs:
+        print(f"- {run.target} {run.size}: {run.connect}")
+        print(
+            f"    saves measured {len(run.last_ms)}, missing deliveries {run.missing}, late "
+            f"{run.stray}; server errors {counter_text(run.server_errors)}; other frames "
+            f"{counter_text(run.other)}"
+        )
+        if run.aborted:
+            print(f"    {run.aborted}")
+
+
+# ---------------------------------------------------------------- main
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", default="1000", help="pages per run, comma-separated")
+    parser.add_argument("--saves", type=int, default=20, help="measured saves per run")
+    parser.add_argument("--warmup", type=int, default=2, help="saves first, not counted")
+    parser.add_argument(
+        "--targets",
+        default="ours-daphne,bare-uvicorn,bare-daphne",
+        help=f"comma-separated, from {', '.join(TARGETS)}",
+    )
+    parser.add_argument(
+        "--uvicorn-ws",
+        default="websockets",
+        choices=["websockets", "websockets-sansio", "wsproto"],
+        help="uvicorn's websocket implementation (default websockets)",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="run every target this many times, interleaved"
+    )
+    parser.add_argument("--batch", type=int, default=50, help="batch size for reconnecting")
+    parser.add_argument("--json", help="also write the figures to this file")
+    args = parser.parse_args()
+    args.sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
+    unknown = set(args.targets) - set(TARGETS)
+    if unknown:
+        parser.error(f"unknown target(s): {', '.join(sorted(unknown))}")
+    return args
+
+
+def start_target(target: str, env: dict[str, str], workdir: Path, args) -> tuple:
+    application, server = TARGETS[target]
+    port = free_port()
+    log_path = workdir / f"{target}.log"
+    if server == "daphne":
+        proc = start_server(env, port, log_path, application)
+    else:
+        proc = start_uvicorn(env, port, log_path, application, args.uvicorn_ws)
+    return proc, port, ServerLog(log_path)
+
+
+async def run_all(args, env: dict[str, str], workdir: Path, sites: list[Site]) -> list[SaveRun]:
+    """Every size and target, `args.rounds` times over (targets interleaved, so a load that
+    comes and goes on the machine hits them alike); rounds of one target are merged."""
+    runs: dict[tuple[int, str], SaveRun] = {}
+    for round_ in range(1, args.rounds + 1):
+        await run_round(args, env, workdir, sites, runs, round_)
+    return list(runs.values())
+
+
+async def run_round(args, env, workdir: Path, sites: list[Site], runs: dict, round_: int) -> None:
+    for size in args.sizes:
+        for target in args.targets:
+            # A fresh server per run: no state left over from the previous size or target.
+            proc, port, log = start_target(target, env, workdir, args)
+            try:
+                print(
+                    f"  round {round_}/{args.rounds}, {target}: {size} pages (pid {proc.pid}) ...",
+                    flush=True,
+                )
+                run = await save_run(target, size, port, sites, log, args)
+            finally:
+                stop_server(proc)
+            s = run.summary()
+            print(
+                f"    {run.connect}; last page p50 {fmt(s['last_page_p50_ms'])} ms, p99 "
+                f"{fmt(s['last_page_p99_ms'])} ms; missing {run.missing}",
+                flush=True,
+            )
+            if (size, target) in runs:
+                runs[size, target].absorb(run)
+            else:
+                runs[size, target] = run
+
+
+def main() -> None:
+    args = parse_args()
+    redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+    check_redis(redis_url)
+    raise_fd_limit(2 * max(args.sizes) + 1024)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # runs the clean-up below
+
+    workdir = Path(tempfile.mkdtemp(prefix="locks-save-fanout-"))
+    try:
+        env = site_env(workdir, redis_url, secrets.token_urlsafe(50))
+        print(f"Preparing a throw-away site in {workdir} (Redis {redis_url}) ...", flush=True)
+        manage(env, "migrate", "--noinput", "-v0")
+        manage(env, "demo")
+        setup_django(env)
+        ct, pks = demo_records()
+        args.editor_session = login_session(EDITOR)[0]
+        sites = []
+        for name in VIEWERS:
+            cookie, user_id = login_session(name)
+            sites.append(Site(0, cookie, ct, pks, user_id, 0))
+        print(f"commit {commit()}; {versions()}")
+        print(
+            f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; pages are "
+            f"{', '.join(VIEWERS)} viewing customer {pks[0]}; {EDITOR} saves it",
+            flush=True,
+        )
+        runs = asyncio.run(run_all(args, env, workdir, sites))
+        report(runs, args)
+        if args.json:
+            data = {
+                "commit": commit(),
+                "versions": versions(),
+                "cpus": os.cpu_count(),
+                "saves": args.saves,
+                "rounds": args.rounds,
+                "load_average": os.getloadavg()[0],
+                "runs": [r.summary() for r in runs],
+            }
+            Path(args.json).write_text(json.dumps(data, indent=2) + "\n")
+            print(f"\nwrote {args.json}")
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except KeyboardInterrupt:
+        sys.exit("Interrupted; the servers were stopped and the temporary site removed.")

@@ -45,7 +45,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.fanout import (
     HOST,
     ROOT,
-    Connected,
     Page,
     ServerLog,
     Site,
@@ -300,50 +299,40 @@ class SaveCollector:
 
 @dataclass
 class SaveRun:
+    """One target's figures at one size."""
+
     target: str
     size: int
     connect: str = ""
     connected: int = 0
-    last_ms: list[float] = field(default_factory=list)  # per save: the last page reached
+    last_ms: dict[int, float] = field(default_factory=dict)  # per save: the last page reached
     first_ms: list[float] = field(default_factory=list)  # per save: the first page reached
-    median_ms: list[float] = field(default_factory=list)  # per save: half the pages reached
     response_ms: list[float] = field(default_factory=list)  # per save: the POST's response
     latencies_ms: list[float] = field(default_factory=list)  # every (page, save)
+    ratios: list[float] = field(default_factory=list)  # per save: last page / the limit's
     missing: int = 0
     stray: int = 0
     other: Counter = field(default_factory=Counter)
     server_errors: Counter = field(default_factory=Counter)
     aborted: str = ""
 
-    def absorb(self, other: SaveRun) -> None:
-        """Add another round of the same target and size."""
-        self.connect += f"; {other.connect}"
-        self.connected = min(self.connected, other.connected)
-        for name in ("last_ms", "first_ms", "median_ms", "response_ms", "latencies_ms"):
-            getattr(self, name).extend(getattr(other, name))
-        self.missing += other.missing
-        self.stray += other.stray
-        self.other.update(other.other)
-        self.server_errors.update(other.server_errors)
-        self.aborted = "; ".join(filter(None, [self.aborted, other.aborted]))
+    def p(self, values, q: float) -> float | None:
+        value = percentile(list(values), q)
+        return None if math.isnan(value) else round(value, 2)
 
     def summary(self) -> dict[str, Any]:
-        def p(values: list[float], q: float) -> float | None:
-            value = percentile(values, q)
-            return None if math.isnan(value) else round(value, 2)
-
         return {
             "target": self.target,
             "pages": self.size,
             "connected": self.connected,
             "saves": len(self.last_ms),
-            "last_page_p50_ms": p(self.last_ms, 50),
-            "last_page_p99_ms": p(self.last_ms, 99),
-            "first_page_p50_ms": p(self.first_ms, 50),
-            "median_page_p50_ms": p(self.median_ms, 50),
-            "all_pages_p50_ms": p(self.latencies_ms, 50),
-            "all_pages_p99_ms": p(self.latencies_ms, 99),
-            "response_p50_ms": p(self.response_ms, 50),
+            "last_page_p50_ms": self.p(self.last_ms.values(), 50),
+            "last_page_p99_ms": self.p(self.last_ms.values(), 99),
+            "first_page_p50_ms": self.p(self.first_ms, 50),
+            "all_pages_p50_ms": self.p(self.latencies_ms, 50),
+            "all_pages_p99_ms": self.p(self.latencies_ms, 99),
+            "response_p50_ms": self.p(self.response_ms, 50),
+            "paired_ratio_p50": self.p(self.ratios, 50),
             "missing": self.missing,
             "connect": self.connect,
             "server_errors": dict(self.server_errors),
@@ -351,16 +340,46 @@ class SaveRun:
         }
 
 
-async def open_pages(
-    target: str, size: int, port: int, sites: list[Site], collector: SaveCollector, args
-) -> Connected:
+@dataclass
+class Target:
+    """A server under test at one size: its process, its open pages, and what saves."""
+
+    name: str
+    pk: str  # the record its pages view (each target its own: events go to every process)
+    proc: subprocess.Popen
+    port: int
+    log: ServerLog
+    run: SaveRun
+    collector: SaveCollector = field(default_factory=SaveCollector)
+    pages: list[Page] = field(default_factory=list)
+    sender: Editor | Broadcaster | None = None
+    silent: int = 0
+
+    @property
+    def ours(self) -> bool:
+        return self.name.startswith("ours")
+
+
+def start_target(name: str, pk: str, size: int, env: dict[str, str], workdir: Path, args) -> Target:
+    application, server = TARGETS[name]
+    port = free_port()
+    log_path = workdir / f"{name}-{size}.log"
+    if server == "daphne":
+        proc = start_server(env, port, log_path, application)
+    else:
+        proc = start_uvicorn(env, port, log_path, application, args.uvicorn_ws)
+    return Target(name, pk, proc, port, ServerLog(log_path), SaveRun(name, size))
+
+
+async def open_pages(target: Target, sites: list[Site], batch: int) -> None:
     """N change-form viewers of one record (ours, spread over the viewer users), or N
     plain sockets (the bare app)."""
-    if target.startswith("ours"):
+    port, collector = target.port, target.collector
+    if target.ours:
 
         async def opener(i: int) -> Page:
             site = dataclasses.replace(sites[i % len(sites)], port=port)
-            return await open_ours(site, collector, site.pks[0], presence=True)
+            return await open_ours(site, collector, target.pk, presence=True)
 
     else:
         bare = Site(port, "", 0, [], 0, 0)
@@ -368,66 +387,97 @@ async def open_pages(
         async def opener(_: int) -> Page:
             return await open_page(f"ws://{HOST}:{port}/", bare, collector)
 
-    return await connect_many(opener, size, args.batch)
+    target.log.new_errors()
+    connected = await connect_many(opener, target.run.size, batch)
+    target.pages = connected.pages
+    target.run.connect = connected.describe(target.run.size)
+    target.run.connected = len(connected.pages)
+    target.run.server_errors.update(target.log.new_errors())
 
 
-async def save_run(
-    target: str, size: int, port: int, sites: list[Site], log: ServerLog, args
-) -> SaveRun:
-    run = SaveRun(target, size)
-    collector = SaveCollector()
-    log.new_errors()
-    connected = await open_pages(target, size, port, sites, collector, args)
-    run.connect = connected.describe(size)
-    run.connected = len(connected.pages)
-    token = secrets.token_hex(4)
-    notes = f"Saved by the save_fanout benchmark {token} #{{}}"
-    ours = target.startswith("ours")
-    editor = Editor(port, args.editor_session, sites[0].pks[0]) if ours else None
-    broadcaster = None if ours else Broadcaster(port)
+async def one_save(target: Target, seq: int, notes: str, ct: int) -> None:
+    """One real admin save (ours) or one broadcast (bare); wait until every page has it."""
+    run, collector = target.run, target.collector
+    waiting = collector.expect(run.connected)
+    if isinstance(target.sender, Editor):
+        editor = target.sender
+
+        def fire() -> tuple[float, float]:
+            return editor.save(editor.load_form(), notes)
+
+    else:
+        broadcaster, payload = target.sender, sample_event(target.pk, ct, notes)
+
+        def fire() -> tuple[float, float]:
+            return broadcaster.broadcast(payload)
+
+    t0, took = await asyncio.to_thread(fire)
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(asyncio.shield(waiting), SAVE_TIMEOUT)
+    arrivals = collector.stop()
+    target.silent = target.silent + 1 if not arrivals else 0
+    if target.silent == 2:
+        run.aborted = "two saves in a row reached no page; target dropped"
+    if seq < 0:
+        return
+    latencies = [(at - t0) * 1000 for at in arrivals]
+    run.missing += run.connected - len(latencies)
+    run.response_ms.append(took)
+    if latencies:
+        run.latencies_ms.extend(latencies)
+        run.last_ms[seq] = max(latencies)
+        run.first_ms.append(min(latencies))
+
+
+async def size_run(size: int, args, env, workdir: Path, sites: list[Site]) -> list[SaveRun]:
+    """Every target at once (a server each, N pages each), saves taking turns: save k goes
+    to every target before save k+1, the first target rotating, so load that comes and goes
+    on the machine hits every target alike and each save has a paired limit to compare."""
+    targets: list[Target] = []
     try:
+        for index, name in enumerate(args.targets):
+            target = start_target(name, sites[0].pks[index], size, env, workdir, args)
+            targets.append(target)
+            print(f"  {name}: opening {size} pages (pid {target.proc.pid}) ...", flush=True)
+            await open_pages(target, sites, args.batch)
+            print(f"    {target.run.connect}", flush=True)
+            if target.ours:
+                target.sender = Editor(target.port, args.editor_session, target.pk)
+            else:
+                target.sender = Broadcaster(target.port)
         await asyncio.sleep(SETTLE)
-        run.server_errors.update(log.new_errors())
+        for target in targets:
+            target.run.server_errors.update(target.log.new_errors())
+        notes = f"Saved by the save_fanout benchmark {secrets.token_hex(4)} #{{}} {{}}"
+        print(f"  {args.warmup} warm-up and {args.saves} measured saves each ...", flush=True)
         gc.collect()
         gc.disable()  # this process's collections would delay the arrival times it records
-        silent = 0
         for seq in range(-args.warmup, args.saves):
-            text = notes.format(seq)
-            waiting = collector.expect(run.connected)
-            if editor is not None:
-                fields = await asyncio.to_thread(editor.load_form)
-                t0, took = await asyncio.to_thread(editor.save, fields, text)
-            else:
-                payload = sample_event(sites[0].pks[0], sites[0].ct, text)
-                t0, took = await asyncio.to_thread(broadcaster.broadcast, payload)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(asyncio.shield(waiting), SAVE_TIMEOUT)
-            arrivals = collector.stop()
-            silent = silent + 1 if not arrivals else 0
-            if seq >= 0:
-                latencies = [(at - t0) * 1000 for at in arrivals]
-                run.missing += run.connected - len(latencies)
-                run.response_ms.append(took)
-                if latencies:
-                    run.latencies_ms.extend(latencies)
-                    run.last_ms.append(max(latencies))
-                    run.first_ms.append(min(latencies))
-                    run.median_ms.append(percentile(latencies, 50))
-            if silent == 2:
-                run.aborted = "two saves in a row reached no page; run stopped"
-                break
-            await asyncio.sleep(SAVE_GAP)
+            turn = seq % len(targets)
+            for target in targets[turn:] + targets[:turn]:
+                if not target.run.aborted:
+                    await one_save(target, seq, notes.format(seq, target.name), sites[0].ct)
+                    await asyncio.sleep(SAVE_GAP)
         gc.enable()
+        limit = next((t.run for t in targets if t.name == LIMIT), None)
+        for target in targets:
+            if limit is not None and target.run is not limit:
+                target.run.ratios = [
+                    last / limit.last_ms[seq]
+                    for seq, last in target.run.last_ms.items()
+                    if limit.last_ms.get(seq)
+                ]
     finally:
         gc.enable()
-        for client in (editor, broadcaster):
-            if client is not None:
-                client.close()
-        await close_all(connected.pages)
-        run.stray = collector.stray
-        run.other = collector.other
-        run.server_errors.update(log.new_errors())
-    return run
+        for target in targets:
+            if target.sender is not None:
+                target.sender.close()
+            await close_all(target.pages)
+            target.run.stray = target.collector.stray
+            target.run.other = target.collector.other
+            target.run.server_errors.update(target.log.new_errors())
+            stop_server(target.proc)
+    return [t.run for t in targets]
 
 
 # ---------------------------------------------------------------- report
@@ -457,9 +507,9 @@ def commit() -> str:
 def report(runs: list[SaveRun], args) -> None:
     print()
     print(
-        f"Save to N open pages: t0 right before the POST is sent, latency = arrival on each "
-        f"page; {args.saves} saves per target and round after {args.warmup} warm-up ones, "
-        f"{args.rounds} round(s); p50/p99 of the last page are over saves."
+        "Save to N open pages: t0 right before the POST is sent, latency = arrival on each "
+        f"page; {args.saves} saves per target after {args.warmup} warm-up ones, targets "
+        "taking turns; last-page p50/p99 are over saves."
     )
     print()
     print(
@@ -476,21 +526,25 @@ def report(runs: list[SaveRun], args) -> None:
             f"{fmt(s['response_p50_ms'])} | {run.missing} |"
         )
     print()
+    print(f"Against the limit ({LIMIT}), last page reached:")
     for size in sorted({r.size for r in runs}):
         by = {r.target: r for r in runs if r.size == size}
+        limit = by.get(LIMIT)
+        if limit is None or not limit.last_ms:
+            continue
         for name, run in by.items():
-            if name == LIMIT or LIMIT not in by:
+            if run is limit:
                 continue
-            limit = by[LIMIT]
-            p50 = percentile(run.last_ms, 50) / percentile(limit.last_ms, 50)
-            p99 = percentile(run.last_ms, 99) / percentile(limit.last_ms, 99)
-            mark = "  <- the figure" if name == DEPLOYED else ""
+            ratio = percentile(list(run.last_ms.values()), 50) / percentile(
+                list(limit.last_ms.values()), 50
+            )
+            mark = "   <- the figure" if name == DEPLOYED else ""
             print(
-                f"{size} pages: {name} / {LIMIT}, last page: {fmt(p50, 2)}x at p50, "
-                f"{fmt(p99, 2)}x at p99{mark}"
+                f"- {size} pages, {name}: {fmt(ratio, 2)}x (p50 / p50); median of per-save "
+                f"ratios {fmt(percentile(run.ratios, 50), 2)}x{mark}"
             )
     print()
-    print("Per run:")
+    print("Per target:")
     for run in runs:
         print(f"- {run.target} {run.size}: {run.connect}")
         print(
@@ -521,9 +575,6 @@ def parse_args() -> argparse.Namespace:
         choices=["websockets", "websockets-sansio", "wsproto"],
         help="uvicorn's websocket implementation (default websockets)",
     )
-    parser.add_argument(
-        "--rounds", type=int, default=1, help="run every target this many times, interleaved"
-    )
     parser.add_argument("--batch", type=int, default=50, help="batch size for reconnecting")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
@@ -535,56 +586,18 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
-def start_target(target: str, env: dict[str, str], workdir: Path, args) -> tuple:
-    application, server = TARGETS[target]
-    port = free_port()
-    log_path = workdir / f"{target}.log"
-    if server == "daphne":
-        proc = start_server(env, port, log_path, application)
-    else:
-        proc = start_uvicorn(env, port, log_path, application, args.uvicorn_ws)
-    return proc, port, ServerLog(log_path)
-
-
 async def run_all(args, env: dict[str, str], workdir: Path, sites: list[Site]) -> list[SaveRun]:
-    """Every size and target, `args.rounds` times over (targets interleaved, so a load that
-    comes and goes on the machine hits them alike); rounds of one target are merged."""
-    runs: dict[tuple[int, str], SaveRun] = {}
-    for round_ in range(1, args.rounds + 1):
-        await run_round(args, env, workdir, sites, runs, round_)
-    return list(runs.values())
-
-
-async def run_round(args, env, workdir: Path, sites: list[Site], runs: dict, round_: int) -> None:
-    for size in args.sizes:
-        for target in args.targets:
-            # A fresh server per run: no state left over from the previous size or target.
-            proc, port, log = start_target(target, env, workdir, args)
-            try:
-                print(
-                    f"  round {round_}/{args.rounds}, {target}: {size} pages (pid {proc.pid}) ...",
-                    flush=True,
-                )
-                run = await save_run(target, size, port, sites, log, args)
-            finally:
-                stop_server(proc)
-            s = run.summary()
-            print(
-                f"    {run.connect}; last page p50 {fmt(s['last_page_p50_ms'])} ms, p99 "
-                f"{fmt(s['last_page_p99_ms'])} ms; missing {run.missing}",
-                flush=True,
-            )
-            if (size, target) in runs:
-                runs[size, target].absorb(run)
-            else:
-                runs[size, target] = run
+    runs = []
+    for size in args.sizes:  # fresh servers per size
+        runs.extend(await size_run(size, args, env, workdir, sites))
+    return runs
 
 
 def main() -> None:
     args = parse_args()
     redis_url = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
     check_redis(redis_url)
-    raise_fd_limit(2 * max(args.sizes) + 1024)
+    raise_fd_limit(len(args.targets) * max(args.sizes) + 1024)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # runs the clean-up below
 
     workdir = Path(tempfile.mkdtemp(prefix="locks-save-fanout-"))
@@ -603,7 +616,7 @@ def main() -> None:
         print(f"commit {commit()}; {versions()}")
         print(
             f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}; pages are "
-            f"{', '.join(VIEWERS)} viewing customer {pks[0]}; {EDITOR} saves it",
+            f"{', '.join(VIEWERS)} viewing a customer (one per target); {EDITOR} saves it",
             flush=True,
         )
         runs = asyncio.run(run_all(args, env, workdir, sites))
@@ -614,7 +627,6 @@ def main() -> None:
                 "versions": versions(),
                 "cpus": os.cpu_count(),
                 "saves": args.saves,
-                "rounds": args.rounds,
                 "load_average": os.getloadavg()[0],
                 "runs": [r.summary() for r in runs],
             }

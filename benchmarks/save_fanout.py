@@ -307,6 +307,7 @@ class SaveRun:
     connected: int = 0
     last_ms: dict[int, float] = field(default_factory=dict)  # per save: the last page reached
     first_ms: list[float] = field(default_factory=list)  # per save: the first page reached
+    spread_ms: list[float] = field(default_factory=list)  # per save: last minus first page
     response_ms: list[float] = field(default_factory=list)  # per save: the POST's response
     latencies_ms: list[float] = field(default_factory=list)  # every (page, save)
     ratios: list[float] = field(default_factory=list)  # per save: last page / the limit's
@@ -329,6 +330,7 @@ class SaveRun:
             "last_page_p50_ms": self.p(self.last_ms.values(), 50),
             "last_page_p99_ms": self.p(self.last_ms.values(), 99),
             "first_page_p50_ms": self.p(self.first_ms, 50),
+            "spread_p50_ms": self.p(self.spread_ms, 50),
             "all_pages_p50_ms": self.p(self.latencies_ms, 50),
             "all_pages_p99_ms": self.p(self.latencies_ms, 99),
             "response_p50_ms": self.p(self.response_ms, 50),
@@ -427,6 +429,7 @@ async def one_save(target: Target, seq: int, notes: str, ct: int) -> None:
         run.latencies_ms.extend(latencies)
         run.last_ms[seq] = max(latencies)
         run.first_ms.append(min(latencies))
+        run.spread_ms.append(max(latencies) - min(latencies))
 
 
 async def size_run(size: int, args, env, workdir: Path, sites: list[Site]) -> list[SaveRun]:
@@ -514,15 +517,17 @@ def report(runs: list[SaveRun], args) -> None:
     print()
     print(
         "| pages | target | last page p50 ms | last page p99 ms | all pages p50 ms | "
-        "all pages p99 ms | first page p50 ms | HTTP response p50 ms | missing |"
+        "all pages p99 ms | first page p50 ms | first to last p50 ms | HTTP response p50 ms "
+        "| missing |"
     )
-    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for run in runs:
         s = run.summary()
         print(
             f"| {run.size} | {run.target} | {fmt(s['last_page_p50_ms'])} | "
             f"{fmt(s['last_page_p99_ms'])} | {fmt(s['all_pages_p50_ms'])} | "
             f"{fmt(s['all_pages_p99_ms'])} | {fmt(s['first_page_p50_ms'])} | "
+            f"{fmt(s['spread_p50_ms'])} | "
             f"{fmt(s['response_p50_ms'])} | {run.missing} |"
         )
     print()

@@ -26,6 +26,7 @@ import math
 import os
 import platform
 import secrets
+import select
 import shutil
 import signal
 import subprocess
@@ -97,6 +98,7 @@ def start_uvicorn(
     argv = [
         *("-m", "uvicorn", "--loop", "uvloop", "--http", "httptools", "--ws", ws),
         *("--lifespan", "off", "--no-access-log", "--log-level", "warning"),
+        *("--timeout-keep-alive", "300"),  # the benchmark's clients keep one connection
         *("--host", HOST, "--port", str(port), "--backlog", "8192", application),
     ]
     return serve([sys.executable, *argv], env, port, log_path)
@@ -156,39 +158,57 @@ class FormFields(HTMLParser):
             self.fields[self.textarea] += data
 
 
-class Editor:
-    """The saving user's browser, on one kept-alive HTTP/1.1 connection (blocking; run it in
-    a thread so the event loop keeps timestamping the pages)."""
+class Client:
+    """A browser's kept-alive HTTP/1.1 connection (blocking: run it in a thread, so the event
+    loop keeps timestamping the pages), with cookies."""
 
-    def __init__(self, port: int, session_key: str, pk: str) -> None:
+    def __init__(self, port: int, cookies: dict[str, str] | None = None) -> None:
         self.port = port
-        self.cookies = {"sessionid": session_key}
-        self.url = f"/admin/records/customer/{pk}/change/"
+        self.cookies = dict(cookies or {})
         self.conn = http.client.HTTPConnection(HOST, port, timeout=30)
 
-    def request(self, method: str, path: str, body: bytes | None = None, **headers: str):
-        headers = {
-            "Host": f"{HOST}:{self.port}",
-            "Cookie": "; ".join(f"{k}={v}" for k, v in self.cookies.items()),
-            "User-Agent": "locks-save-benchmark",
-            **headers,
-        }
-        try:
-            self.conn.request(method, path, body=body, headers=headers)
-            response = self.conn.getresponse()
-        except (http.client.HTTPException, OSError):
-            self.conn.close()  # the server closed the kept-alive connection: once more
-            self.conn.request(method, path, body=body, headers=headers)
-            response = self.conn.getresponse()
-        text = response.read().decode()
+    def request(
+        self, method: str, path: str, body: bytes | None = None, **headers: str
+    ) -> tuple[float, float, int, str]:
+        """Returns t0 (read right before the request is sent), the time to the whole
+        response in ms, the status and the body."""
+        headers = {"Host": f"{HOST}:{self.port}", "User-Agent": "locks-save-benchmark", **headers}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        sock = self.conn.sock
+        if sock is not None and select.select([sock], [], [], 0)[0]:
+            self.conn.close()  # the server closed the idle connection: reconnect untimed
+        for attempt in (1, 2):
+            t0 = time.time()
+            try:
+                self.conn.request(method, path, body=body, headers=headers)
+                response = self.conn.getresponse()
+                text = response.read().decode()
+                break
+            except (http.client.HTTPException, OSError):
+                self.conn.close()  # closed while we sent: once more, timed afresh
+                if attempt == 2:
+                    raise
+        took = (time.time() - t0) * 1000
         for header in response.headers.get_all("Set-Cookie") or []:
             name, _, rest = header.partition("=")
             self.cookies[name.strip()] = rest.split(";", 1)[0]
-        return response.status, response.headers, text
+        return t0, took, response.status, text
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+class Editor(Client):
+    """The saving user: GETs the change form (takes or renews the lock), POSTs it."""
+
+    def __init__(self, port: int, session_key: str, pk: str) -> None:
+        super().__init__(port, {"sessionid": session_key})
+        self.url = f"/admin/records/customer/{pk}/change/"
 
     def load_form(self) -> dict[str, str]:
         """GET the change form: takes the lock (or renews it after "Save and continue")."""
-        status, _, text = self.request("GET", self.url)
+        _, _, status, text = self.request("GET", self.url)
         parser = FormFields("customer_form")
         parser.feed(text)
         if status != 200 or not parser.fields.get("_locks_lease"):
@@ -196,55 +216,34 @@ class Editor:
         return parser.fields
 
     def save(self, fields: dict[str, str], notes: str) -> tuple[float, float]:
-        """POST the form with new notes and "Save and continue editing" (keeps the lock).
-        Returns t0 (read right before the request is sent) and the response time in ms."""
-        body = urlencode(
-            {**fields, "notes": notes, "_continue": "Save and continue editing"}
-        ).encode()
-        t0 = time.time()
-        status, _, text = self.request(
+        """POST the form with new notes and "Save and continue editing" (keeps the lock),
+        with the form's hidden lock inputs. Returns t0 and the response time in ms."""
+        body = {**fields, "notes": notes, "_continue": "Save and continue editing"}
+        t0, took, status, text = self.request(
             "POST",
             self.url,
-            body,
+            urlencode(body).encode(),
             **{
                 "Content-Type": "application/x-www-form-urlencoded",
                 "Origin": f"http://{HOST}:{self.port}",
                 "Referer": f"http://{HOST}:{self.port}{self.url}",
             },
         )
-        took = (time.time() - t0) * 1000
         if status != 302:
             raise RuntimeError(f"the save was not accepted (HTTP {status}): {text[:300]!r}")
         return t0, took
 
-    def close(self) -> None:
-        self.conn.close()
 
-
-class Broadcaster:
+class Broadcaster(Client):
     """POST /broadcast to the bare app: it sends the body to every open socket."""
 
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.conn = http.client.HTTPConnection(HOST, port, timeout=30)
-
     def broadcast(self, payload: bytes) -> tuple[float, float]:
-        t0 = time.time()
-        self.conn.request(
-            "POST",
-            "/broadcast",
-            body=payload,
-            headers={"Host": f"{HOST}:{self.port}", "Content-Type": "application/json"},
+        t0, took, status, _ = self.request(
+            "POST", "/broadcast", payload, **{"Content-Type": "application/json"}
         )
-        response = self.conn.getresponse()
-        response.read()
-        took = (time.time() - t0) * 1000
-        if response.status != 200:
-            raise RuntimeError(f"broadcast answered HTTP {response.status}")
+        if status != 200:
+            raise RuntimeError(f"broadcast answered HTTP {status}")
         return t0, took
-
-    def close(self) -> None:
-        self.conn.close()
 
 
 def sample_event(pk: str, ct: int, notes: str) -> bytes:
@@ -373,7 +372,7 @@ def start_target(name: str, pk: str, size: int, env: dict[str, str], workdir: Pa
     return Target(name, pk, proc, port, ServerLog(log_path), SaveRun(name, size))
 
 
-async def open_pages(target: Target, sites: list[Site], batch: int) -> None:
+async def open_pages(target: Target, sites: list[Site], burst: int, batch: int) -> None:
     """N change-form viewers of one record (ours, spread over the viewer users), or N
     plain sockets (the bare app)."""
     port, collector = target.port, target.collector
@@ -390,10 +389,18 @@ async def open_pages(target: Target, sites: list[Site], batch: int) -> None:
             return await open_page(f"ws://{HOST}:{port}/", bare, collector)
 
     target.log.new_errors()
-    connected = await connect_many(opener, target.run.size, batch)
-    target.pages = connected.pages
-    target.run.connect = connected.describe(target.run.size)
-    target.run.connected = len(connected.pages)
+    size, started, troubles = target.run.size, time.monotonic(), []
+    for base in range(0, size, burst):
+        count = min(burst, size - base)
+        connected = await connect_many(lambda i, base=base: opener(base + i), count, batch)
+        target.pages.extend(connected.pages)
+        if connected.failed_at_once:
+            troubles.append(connected.describe(count))
+    target.run.connected = len(target.pages)
+    target.run.connect = (
+        f"{len(target.pages)}/{size} connected in {time.monotonic() - started:.1f} s, "
+        f"at most {burst} at once"
+    ) + "".join(f"; a burst: {t}" for t in troubles)
     target.run.server_errors.update(target.log.new_errors())
 
 
@@ -442,7 +449,7 @@ async def size_run(size: int, args, env, workdir: Path, sites: list[Site]) -> li
             target = start_target(name, sites[0].pks[index], size, env, workdir, args)
             targets.append(target)
             print(f"  {name}: opening {size} pages (pid {target.proc.pid}) ...", flush=True)
-            await open_pages(target, sites, args.batch)
+            await open_pages(target, sites, args.burst, args.batch)
             print(f"    {target.run.connect}", flush=True)
             if target.ours:
                 target.sender = Editor(target.port, args.editor_session, target.pk)
@@ -579,6 +586,13 @@ def parse_args() -> argparse.Namespace:
         default="websockets",
         choices=["websockets", "websockets-sansio", "wsproto"],
         help="uvicorn's websocket implementation (default websockets)",
+    )
+    parser.add_argument(
+        "--burst",
+        type=int,
+        default=1000,
+        help="open at most this many pages at once (default 1000; the handshakes of more "
+        "than that outlast daphne's 30 s connect timeout here)",
     )
     parser.add_argument("--batch", type=int, default=50, help="batch size for reconnecting")
     parser.add_argument("--json", help="also write the figures to this file")

@@ -29,6 +29,7 @@ import secrets
 import select
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -175,8 +176,7 @@ class Client:
         headers = {"Host": f"{HOST}:{self.port}", "User-Agent": "locks-save-benchmark", **headers}
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        sock = self.conn.sock
-        if sock is not None and select.select([sock], [], [], 0)[0]:
+        if self.conn.sock is not None and not self.still_open(self.conn.sock):
             self.conn.close()  # the server closed the idle connection: reconnect untimed
         for attempt in (1, 2):
             t0 = time.time()
@@ -194,6 +194,18 @@ class Client:
             name, _, rest = header.partition("=")
             self.cookies[name.strip()] = rest.split(";", 1)[0]
         return t0, took, response.status, text
+
+    @staticmethod
+    def still_open(sock: socket.socket) -> bool:
+        """False if the server closed it (readable at once, with nothing to read)."""
+        poller = select.poll()  # select() cannot watch descriptors above 1023
+        poller.register(sock, select.POLLIN)
+        if not poller.poll(0):
+            return True
+        try:
+            return sock.recv(1, socket.MSG_PEEK) != b""
+        except OSError:
+            return False
 
     def close(self) -> None:
         self.conn.close()

@@ -207,6 +207,17 @@ class Site:
         return f"http://{HOST}:{self.port}"
 
 
+def build_site(workdir: Path, redis_url: str) -> dict[str, str]:
+    """The throw-away demo site in `workdir` (migrated, demo data loaded), Django set up in
+    this process on it; returns the servers' environment."""
+    env = site_env(workdir, redis_url, secrets.token_urlsafe(50))
+    print(f"Preparing a throw-away site in {workdir} (Redis {redis_url}) ...", flush=True)
+    manage(env, "migrate", "--noinput", "-v0")
+    manage(env, "demo")
+    setup_django(env)
+    return env
+
+
 def setup_django(env: dict[str, str]) -> None:
     os.environ.update(env)
     if str(ROOT) not in sys.path:
@@ -902,11 +913,7 @@ def main() -> None:
     server: subprocess.Popen | None = None
     site: Site | None = None
     try:
-        env = site_env(workdir, redis_url, secrets.token_urlsafe(50))
-        print(f"Preparing a throw-away site in {workdir} (Redis {redis_url}) ...", flush=True)
-        manage(env, "migrate", "--noinput", "-v0")
-        manage(env, "demo")
-        setup_django(env)
+        env = build_site(workdir, redis_url)
         cookie, user_id = login_session()
         ct, pks = demo_records()
         from django.conf import settings

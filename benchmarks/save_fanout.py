@@ -50,6 +50,7 @@ from benchmarks.fanout import (
     Page,
     ServerLog,
     Site,
+    build_site,
     check_redis,
     close_all,
     connect_many,
@@ -58,14 +59,11 @@ from benchmarks.fanout import (
     fmt,
     free_port,
     login_session,
-    manage,
     open_ours,
     open_page,
     percentile,
     raise_fd_limit,
     serve,
-    setup_django,
-    site_env,
     start_server,
     stop_server,
 )
@@ -633,11 +631,7 @@ def main() -> None:
 
     workdir = Path(tempfile.mkdtemp(prefix="locks-save-fanout-"))
     try:
-        env = site_env(workdir, redis_url, secrets.token_urlsafe(50))
-        print(f"Preparing a throw-away site in {workdir} (Redis {redis_url}) ...", flush=True)
-        manage(env, "migrate", "--noinput", "-v0")
-        manage(env, "demo")
-        setup_django(env)
+        env = build_site(workdir, redis_url)
         ct, pks = demo_records()
         args.editor_session = login_session(EDITOR)[0]
         sites = []

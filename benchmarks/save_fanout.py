@@ -375,6 +375,8 @@ def start_target(name: str, pk: str, size: int, env: dict[str, str], workdir: Pa
     application, server = TARGETS[name]
     port = free_port()
     log_path = workdir / f"{name}-{size}.log"
+    # The pages' Origin, scheme, host and port (for an Origin check stricter than the host).
+    env = {**env, "CSRF_TRUSTED_ORIGINS": f"http://{HOST}:{port}"}
     if server == "daphne":
         proc = start_server(env, port, log_path, application)
     else:

@@ -268,7 +268,7 @@ export class ChangeForm {
   }
 
   refusal(reply, fallback) {
-    this.dispatch({ kind: "refused", status: reply.status, message: reply.error || fallback }, { focus: true });
+    this.dispatch({ kind: "refused", status: reply.status, message: reply.error || reply.message || fallback }, { focus: true });
   }
 
   async release(how) {
@@ -308,7 +308,8 @@ export class ChangeForm {
     } else if (reply.status === 403) {
       this.refusal(reply, gettext("You may not edit this record."));
     } else {
-      this.dispatch({ kind: "asked", ok: false, message: gettext("Nobody else is editing this record now.") }, { focus: true });
+      // Asked too often, or nobody holds it: the server says which.
+      this.dispatch({ kind: "asked", ok: false, message: reply.message || gettext("Nobody else is editing this record now.") }, { focus: true });
     }
   }
 

@@ -7,6 +7,7 @@
  * version on the form, so saving leads to the merge screen instead of an overwrite.
  */
 
+const GUARD = ["_locks_version", "_locks_fingerprint", "_locks_base"];
 const SKIP = /^(csrfmiddlewaretoken|_locks_|_save|_continue|_addanother|_saveasnew)/;
 
 /* name -> list of values, as the form would post them. */
@@ -89,15 +90,18 @@ export class Keeper {
   keep() {
     if (!this.form || this.form.classList.contains("locks-readonly-form")) { return; }  // kept already
     if (!this.dirty()) { this.forget(); return; }
-    const version = this.form.querySelector("[name=_locks_version]");
-    const base = this.form.querySelector("[name=_locks_base]");
-    const data = {
-      version: version ? version.value : "",
-      base: base ? base.value : "",
-      start: this.start,
-      fields: snapshot(this.form),
-    };
+    const data = { guard: this.guard(), start: this.start, fields: snapshot(this.form) };
     try { sessionStorage.setItem(this.key, JSON.stringify(data)); } catch (e) { /* storage full */ }
+  }
+
+  /* The version guard's hidden inputs, as this page loaded them. */
+  guard() {
+    const values = {};
+    GUARD.forEach((name) => {
+      const input = this.form.querySelector(`[name='${name}']`);
+      if (input) { values[name] = input.value; }
+    });
+    return values;
   }
 
   forget() { sessionStorage.removeItem(this.key); }
@@ -111,11 +115,12 @@ export class Keeper {
     const { fill: values, conflicts } = threeWay(saved.start || {}, saved.fields || {}, this.start);
     fill(this.form, values);
     if (conflicts.length) {
-      // Keep the version the input was based on: the server shows the merge screen.
-      const version = this.form.querySelector("[name=_locks_version]");
-      if (version && saved.version) { version.value = saved.version; }
-      const base = this.form.querySelector("[name=_locks_base]");
-      if (base && saved.base) { base.value = saved.base; }
+      // Keep what the input was based on (version, fingerprint, base): the server's
+      // version guard then shows the merge screen instead of overwriting.
+      Object.entries(saved.guard || {}).forEach(([name, value]) => {
+        const input = this.form.querySelector(`[name='${name}']`);
+        if (input && value) { input.value = value; }
+      });
     }
     this.forget();
     return { filled: Object.keys(values), conflicts };

@@ -200,6 +200,7 @@ def test_restore_with_a_field_both_changed_leads_to_the_merge_screen(login, live
     alice.goto(url(live_site, pk))
     alice.fill("#id_phone", "+1 555 0100")
     alice.get_by_role("button", name="Stop editing").click()
+    expect(alice.locator("#locks-banner")).to_contain_text("You stopped editing.")
     bob.goto(url(live_site, pk))
     bob.fill("#id_phone", "+1 555 0199")
     bob.click("input[name=_save]")
@@ -367,6 +368,7 @@ def test_axe_finds_no_serious_violations_in_any_banner_state(login, live_site):
     assert serious_violations(carol) == [], "manager"
     carol.get_by_role("button", name="Take over").click()
     expect(alice.locator("#locks-banner")).to_contain_text("You no longer hold", timeout=1000)
+    expect(carol.locator("#locks-banner")).to_contain_text("You are editing this record")
     assert serious_violations(alice) == [], "displaced holder"
     carol.goto(f"{live_site.url}/admin/")
     expect(alice.locator("#locks-banner")).to_contain_text("The record is free now")

@@ -213,7 +213,7 @@ export class ChangeForm {
       if (S.holding(this.state) && reply.can_edit) {
         this.dispatch({ kind: "heartbeat", ok: true, lock: reply.lock });
       } else {
-        this.dispatch({ kind: "lock", event: "state", lock: reply.lock, keepNote: true });
+        this.dispatch({ kind: "lock", event: "state", lock: reply.lock });
       }
     }
   }

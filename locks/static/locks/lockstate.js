@@ -92,11 +92,13 @@ export function next(state, input) {
     case "lock": {  // a lock.* event, or a state/sync reply
       if (state.name === DELETED) { return state; }
       const base = state.before ? { ...state.before, kept: state.kept || state.before.kept } : state;
-      let s = { ...base, before: null, offlineSeconds: 0, receivedAt: at, note: input.keepNote ? state.note : "" };
+      let s = { ...base, before: null, offlineSeconds: 0, receivedAt: at, note: "" };
       if (input.event === "lock.handover_declined" && input.lock && input.lock.holder_id !== state.me) {
         s = { ...s, asked: false, declined: { actor: input.actor || (input.lock && input.lock.holder) || "", reason: input.reason || "" } };
       }
-      return place(s, input.lock, holding(s) ? reasonFor(input, s) : s.why);
+      const placed = place(s, input.lock, holding(s) ? reasonFor(input, s) : s.why);
+      // The outcome of the last click stays until the state itself changes.
+      return placed.name === state.name ? { ...placed, note: state.note } : placed;
     }
     case "heartbeat": {  // a heartbeat reply: ok keeps the lock, a refusal loses it
       const base = state.before && holding(state.before) ? state.before : state;

@@ -26,6 +26,13 @@ def order_url(live_site, offset: int) -> tuple[int, str]:
     return pk, f"{live_site.url}/admin/records/order/{pk}/change/"
 
 
+def open_live(address: str, *pages) -> None:
+    """Open `address` in each page and wait until its websocket is subscribed."""
+    for page in pages:
+        page.goto(address)
+        wait_live(page)
+
+
 def buttons(page) -> list[str]:
     """The banner's visible buttons, by name."""
     return [b.inner_text().strip() for b in page.locator(BANNER_BUTTONS).all() if b.is_visible()]
@@ -58,8 +65,7 @@ def test_free_record_taken_by_carol_turns_bobs_edit_now_into_ask(login, live_sit
     pk, _ = pick_customer(live_site, 40)
     alice, bob, carol = login("alice"), login("bob"), login("carol")
     alice.goto(url(live_site, pk))
-    bob.goto(url(live_site, pk))
-    wait_live(bob)
+    open_live(url(live_site, pk), bob)
     assert buttons(bob) == ["Ask to edit", "Edit when free"]
     alice.click("input[name=_save]")  # saves and leaves
     expect(bob.locator("#locks-banner")).to_contain_text("The record is free now", timeout=1000)
@@ -76,11 +82,9 @@ def test_handover_request_is_seen_anywhere_and_handing_over_leaves_nothing_dead(
     """editing (+request) -> viewing-free/lost for Alice; title, floating notice, focus."""
     _, page_url = order_url(live_site, 0)
     alice, bob = login("alice"), login("bob")
-    alice.goto(page_url)
-    wait_live(alice)
+    open_live(page_url, alice)
     title = alice.title()
-    bob.goto(page_url)
-    wait_live(bob)
+    open_live(page_url, bob)
     alice.locator("#orderline_set-group, .inline-group").last.scroll_into_view_if_needed()
     alice.locator("#id_notes").focus()
     alice.keyboard.type("typing at the bottom")
@@ -119,8 +123,7 @@ def test_take_over_with_reason_names_carol_and_disables_every_control(login, liv
     """editing -> lost: who and why within a second; the form is read-only, widgets too."""
     _, page_url = order_url(live_site, 1)
     alice, carol = login("alice"), login("carol")
-    alice.goto(page_url)
-    wait_live(alice)
+    open_live(page_url, alice)
     alice.fill("#id_notes", "typed before the take-over")
     form = alice.locator("#content-main > form")
     assert form.locator(".related-widget-wrapper-link:visible, .add-row a:visible").count() > 0
@@ -151,8 +154,7 @@ def test_stop_editing_keeps_input_and_frees_the_record(login, live_site):
     pk, _ = pick_customer(live_site, 41)
     alice, bob = login("alice"), login("bob")
     alice.goto(url(live_site, pk))
-    bob.goto(url(live_site, pk))
-    wait_live(bob)
+    open_live(url(live_site, pk), bob)
     alice.fill("#id_notes", "half-written note")
     alice.get_by_role("button", name="Stop editing").click()
     expect(alice.locator("#locks-banner")).to_contain_text("You stopped editing.")
@@ -177,8 +179,7 @@ def test_offline_holder_is_told_the_lock_may_have_lapsed_and_resyncs(login, live
     """editing -> offline-unsure -> (back online) lost or editing, never a stale "editing"."""
     pk, _ = pick_customer(live_site, 42)
     alice = login("alice")
-    alice.goto(url(live_site, pk))
-    wait_live(alice)
+    open_live(url(live_site, pk), alice)
     alice.fill("#id_notes", "typed while offline")
     alice.context.set_offline(True)
     alice.evaluate("window.locksPage.live.drop()")  # the socket goes with the network
@@ -221,8 +222,7 @@ def test_decline_tells_the_requester(login, live_site):
     if not alice.locator("#locks-banner").get_attribute("data-decline-url"):
         pytest.skip("the server has no decline endpoint yet (page8srv)")
     wait_live(alice)
-    bob.goto(url(live_site, pk))
-    wait_live(bob)
+    open_live(url(live_site, pk), bob)
     bob.get_by_role("button", name="Ask to edit").click()
     notice = alice.locator("#locks-notice")
     expect(notice).to_be_visible(timeout=1000)
@@ -242,10 +242,8 @@ JSON_TRUE = '"unsaved":true'
 def test_viewers_see_that_the_holder_has_unsaved_changes(login, live_site):
     pk, _ = pick_customer(live_site, 45)
     alice, bob = login("alice"), login("bob")
-    alice.goto(url(live_site, pk))
-    wait_live(alice)
-    bob.goto(url(live_site, pk))
-    wait_live(bob)
+    open_live(url(live_site, pk), alice)
+    open_live(url(live_site, pk), bob)
     if "unsaved" not in bob.evaluate("window.locksPage.state.lock"):
         pytest.skip("the server does not send the unsaved flag yet (page8srv)")
     alice.evaluate(
@@ -289,8 +287,7 @@ def test_no_layout_shift_after_load(login, live_site):
     alice, bob = login("alice"), login("bob")
     alice.goto(url(live_site, pk))
     bob.add_init_script(LAYOUT_SHIFTS)
-    bob.goto(url(live_site, pk))
-    wait_live(bob)
+    open_live(url(live_site, pk), bob)
     expect(bob.locator(".locks-presence")).to_contain_text("Also viewing: Alice Archer")
     expect(bob.locator(".locks-activity")).to_contain_text("active")
     assert bob.evaluate("window.__shift") == 0, bob.evaluate("window.__what")
@@ -355,11 +352,9 @@ def test_reconnect_waits_at_most_five_seconds_with_jitter(login, live_site):
 def test_axe_finds_no_serious_violations_in_any_banner_state(login, live_site):
     pk, _ = pick_customer(live_site, 47)
     alice, bob, carol = login("alice"), login("bob"), login("carol")
-    alice.goto(url(live_site, pk))
-    wait_live(alice)
+    open_live(url(live_site, pk), alice)
     assert serious_violations(alice) == [], "holder"
-    bob.goto(url(live_site, pk))
-    wait_live(bob)
+    open_live(url(live_site, pk), bob)
     assert serious_violations(bob) == [], "viewer"
     bob.get_by_role("button", name="Ask to edit").click()
     expect(alice.locator("#locks-notice")).to_be_visible(timeout=1000)
@@ -391,8 +386,7 @@ def tab_to(page, name: str, limit: int = 80) -> None:
 def test_keyboard_only_take_over_ask_hand_over_and_edit_when_free(login, live_site):
     pk, _ = pick_customer(live_site, 48)
     alice, bob, carol = login("alice"), login("bob"), login("carol")
-    alice.goto(url(live_site, pk))
-    wait_live(alice)
+    open_live(url(live_site, pk), alice)
     # Carol takes over with the keyboard.
     carol.goto(url(live_site, pk))
     tab_to(carol, "Take over")
@@ -400,8 +394,7 @@ def test_keyboard_only_take_over_ask_hand_over_and_edit_when_free(login, live_si
     expect(carol.locator("#locks-banner")).to_contain_text("You are editing this record")
     expect(alice.locator("#locks-banner")).to_contain_text("You no longer hold", timeout=1000)
     # Bob asks, and waits for the record.
-    bob.goto(url(live_site, pk))
-    wait_live(bob)
+    open_live(url(live_site, pk), bob)
     tab_to(bob, "Ask to edit")
     bob.keyboard.press("Enter")
     expect(bob.locator("#locks-banner .locks-status")).to_contain_text("Your request was sent.")

@@ -428,3 +428,20 @@ def test_without_javascript_the_holder_is_told_how_long_the_lock_lasts(browser, 
         expect(page.locator(".locks-noscript")).to_be_visible()
     finally:
         context.close()
+
+
+def test_a_saved_inline_row_changes_in_the_viewers_table(login, live_site):
+    """End to end: record.saved carries `inlines`; Bob's read-only order lines follow."""
+    pytest.importorskip("locks.inlines", reason="the server sends no inline rows yet (live10)")
+    _, page_url = order_url(live_site, 3)
+    alice, bob = login("alice"), login("bob")
+    alice.goto(page_url)
+    open_live(page_url, bob)
+    group = alice.locator(".inline-group").first
+    prefix = group.get_attribute("id").removesuffix("-group")
+    alice.fill(f"#id_{prefix}-0-quantity", "42")
+    alice.click("input[name=_continue]")
+    expect(alice.locator(".messagelist")).to_contain_text("was changed successfully")
+    cell = bob.locator(f"#{prefix}-group tbody tr.has_original").first.locator("td.field-quantity")
+    expect(cell).to_have_text("42", timeout=1000)
+    expect(cell).to_have_class(re.compile("locks-changed"))

@@ -445,3 +445,119 @@ def test_a_saved_inline_row_changes_in_the_viewers_table(login, live_site):
     cell = bob.locator(f"#{prefix}-group tbody tr.has_original").first.locator("td.field-quantity")
     expect(cell).to_have_text("42", timeout=1000)
     expect(cell).to_have_class(re.compile("locks-changed"))
+
+
+MACHINE = """
+async ([start, steps]) => {
+  const S = await import('/static/locks/lockstate.js');
+  const B = await import('/static/locks/banner.js');
+  const lock = (holder) => holder ? {held: true, holder_id: holder.id, holder: holder.name,
+    fence: holder.fence || 1, since: '2026-01-01T10:02:00Z', idle_seconds: 4,
+    handover_requested_by: holder.asker || null} : {held: false};
+  let state = S.initial({...start, lock: lock(start.holder), now: 0});
+  const seen = [];
+  for (const step of steps) {
+    state = S.next(state, {at: 0, ...step, lock: step.holder === undefined ? undefined
+      : lock(step.holder)});
+    const view = B.describe(state, 0);
+    seen.push([state.name, view.buttons.map((b) => b.label).join(', '),
+      view.notice ? view.notice.buttons.map((b) => b.label).join(', ') : '', view.sentence]);
+  }
+  return seen;
+}
+"""
+
+ME = {"id": 1, "name": "Alice Archer", "fence": 1}
+CAROL = {"id": 3, "name": "Carol Clark", "fence": 2}
+
+
+@pytest.mark.parametrize(
+    ("start", "steps", "expected"),
+    [
+        pytest.param(
+            {"canEdit": True, "userId": 1, "fence": 1, "holder": ME},
+            [
+                {"kind": "offline", "seconds": 50},
+                {"kind": "heartbeat", "ok": True, "holder": ME},
+                {"kind": "offline", "seconds": 50},
+                {"kind": "heartbeat", "ok": False, "holder": None},
+                {"kind": "lock", "event": "lock.acquired", "holder": CAROL},
+            ],
+            [
+                ("offline-unsure", ""),
+                ("editing", "Stop editing"),
+                ("offline-unsure", ""),
+                ("viewing-free", "Edit again"),
+                ("lost", "Ask to edit, Edit when free"),
+            ],
+            id="editing-offline-back-lapsed-lost",
+        ),
+        pytest.param(
+            {"canEdit": True, "userId": 1, "fence": 1, "holder": ME},
+            [
+                {
+                    "kind": "lock",
+                    "event": "lock.handover_requested",
+                    "holder": {**ME, "asker": "Bob Brown"},
+                },
+                {"kind": "released", "how": "handed_over"},
+                {"kind": "ended"},
+                {"kind": "lock", "event": "state", "holder": None},
+                {"kind": "deleted"},
+            ],
+            [
+                ("editing", "Stop editing"),
+                ("viewing-free", "Edit again"),
+                ("session-ended", ""),
+                ("viewing-free", "Edit again"),
+                ("deleted", ""),
+            ],
+            id="editing-handover-ended-deleted",
+        ),
+        pytest.param(
+            {"userId": 2, "fence": 0, "holder": ME},
+            [
+                {"kind": "arm", "on": True},
+                {"kind": "asked", "ok": True, "message": "sent"},
+                {"kind": "lock", "event": "lock.released", "holder": None},
+                {"kind": "lock", "event": "lock.acquired", "holder": CAROL},
+                {"kind": "refused", "status": 403, "message": "You may not edit this record."},
+            ],
+            [
+                ("viewing-held", "Ask to edit, Stop waiting"),
+                ("viewing-held", "Stop waiting"),
+                ("viewing-free", "Edit now"),
+                ("viewing-held", "Ask to edit, Stop waiting"),  # someone was faster
+                ("no-permission", ""),
+            ],
+            id="viewer-armed-asked-free-held-refused",
+        ),
+        pytest.param(
+            {"userId": 1, "fence": 0, "heldInOtherTab": True, "holder": ME},
+            [
+                {"kind": "lock", "event": "lock.released", "holder": None},
+                {"kind": "lock", "event": "lock.acquired", "holder": ME},
+            ],
+            [("viewing-free", "Edit now"), ("editing-in-other-tab", "Edit here instead")],
+            id="other-tab-free-other-tab",
+        ),
+        pytest.param(
+            {"userId": 3, "fence": 0, "manager": True, "holder": ME},
+            [{"kind": "lock", "event": "lock.heartbeat", "holder": ME}],
+            [("viewing-held", "Take over, Edit when free")],
+            id="manager",
+        ),
+    ],
+)
+def test_every_state_has_only_the_buttons_valid_in_it(login, live_site, start, steps, expected):
+    """The state machine and the banner, run in the page's own modules: each input leads to
+    one state, and each state shows only its buttons."""
+    page = login("bob")
+    page.goto(f"{live_site.url}/admin/")
+    seen = page.evaluate(MACHINE, [start, steps])
+    assert [(name, labels) for name, labels, _, _ in seen] == expected
+    for step, (_, _, notice, sentence) in zip(steps, seen, strict=True):
+        asked = (step.get("holder") or {}).get("asker")
+        # The handover notice appears exactly while someone asks, with its three answers.
+        assert notice == ("Hand over now, Save and hand over, Decline" if asked else "")
+        assert (f"{asked} asks to edit" in sentence) == bool(asked)

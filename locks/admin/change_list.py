@@ -17,7 +17,9 @@ from .. import clock, services
 from ..conf import lock_settings
 from ..records import ref_for
 from ..state import FREE
+from ..versioning import StaleVersionError, VersionedModel
 from .compose import extend_chosen_template
+from .list_versions import refuse_stale_row, row_form
 
 
 class ChangeListLockMixin:
@@ -97,8 +99,12 @@ class ChangeListLockMixin:
 
     def get_changelist_formset(self, request, **kwargs):
         formset_class = super().get_changelist_formset(request, **kwargs)
+        versioned = issubclass(self.model, VersionedModel)
+        editable = list(formset_class.form.base_fields)
 
         class LockCheckedFormSet(formset_class):
+            form = row_form(formset_class.form, editable) if versioned else formset_class.form
+
             def clean(self):
                 super().clean()
                 now = clock.now()
@@ -112,6 +118,8 @@ class ChangeListLockMixin:
                             _("%(holder)s is editing this record; not saved.")
                             % {"holder": state.holder_name},
                         )
+                    elif versioned and form.is_stale():
+                        refuse_stale_row(request, form)
 
         return LockCheckedFormSet
 
@@ -131,5 +139,16 @@ class ChangeListLockMixin:
             response = super().changelist_view(request, extra_context)
         except services.LeaseError as refused:
             self._refuse(request, refused.state, _("saved"))
+            return HttpResponseRedirect(request.get_full_path())
+        except StaleVersionError as stale:
+            # Saved by someone else between the check and the write: nothing was written.
+            messages.error(
+                request,
+                _(
+                    "Nothing was saved: “%(record)s” was saved by someone else at the same "
+                    "moment. Check the list and enter your changes again."
+                )
+                % {"record": stale.instance},
+            )
             return HttpResponseRedirect(request.get_full_path())
         return extend_chosen_template(response, "locks/admin/change_list.html")

@@ -1,0 +1,106 @@
+"""`list_editable` keeps the version guard: each row posts what it was loaded as.
+
+Every row of an editable change list carries a signed hidden input (`form-N-_locks_row`,
+rendered by locks/admin/change_list.html) with the row's version and the values its inputs
+showed. When the list is posted, a row that someone else saved since (its version moved):
+- is left alone, silently, if this user did not change it (the browser posts every row);
+- is refused, with a message naming the record and the values that were not saved, if
+  this user changed it. Nothing of it is written.
+The other rows of the same post are saved. The write itself is the conditional UPDATE of
+`VersionedModel.save`, so a save racing this one is refused too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.core import signing
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+
+from ..merge import _normalise, display
+
+ROW_FIELD = "_locks_row"
+_SALT = "locks.list.row"
+
+
+class RowTokenField(forms.CharField):
+    """What the row was loaded as: never an edit of the record."""
+
+    widget = forms.HiddenInput
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        return False
+
+
+def row_form(form_class: type[forms.ModelForm], editable: list[str]) -> type[forms.ModelForm]:
+    """The change list's row form, carrying the row's version and values as loaded."""
+
+    class VersionedRowForm(form_class):
+        stale = False
+        edited: list[str] = []  # the inputs this user changed, of a stale row
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.fields[ROW_FIELD] = RowTokenField(required=False, initial=self._loaded_as())
+
+        def _shown(self, bound: bool) -> dict[str, Any]:
+            values = {}
+            for name in editable:
+                field = self[name]
+                values[name] = _normalise(
+                    field.data if bound else field.field.prepare_value(field.initial)
+                )
+            return values
+
+        def _loaded_as(self) -> str:
+            if self.instance.pk is None:
+                return ""
+            return signing.dumps(
+                {"v": self.instance.version, "values": self._shown(bound=False)}, salt=_SALT
+            )
+
+        def locks_row_input(self):
+            """The hidden input, for the template (names starting with _ are not reachable)."""
+            return self[ROW_FIELD]
+
+        def is_stale(self) -> bool:
+            """True when this user changed a row that someone else saved since the list was
+            loaded (or the post does not say what the row was loaded as). A row that moved
+            but which this user did not touch is skipped without a word."""
+            if self.instance.pk is None:
+                return False
+            try:
+                loaded = signing.loads(self.data.get(self.add_prefix(ROW_FIELD), ""), salt=_SALT)
+            except signing.BadSignature:
+                loaded = None
+            if loaded is not None and loaded.get("v") == self.instance.version:
+                return False
+            self.stale = True  # not saved either way
+            posted, before = self._shown(bound=True), (loaded or {}).get("values", {})
+            self.edited = [name for name in editable if posted[name] != before.get(name)]
+            return bool(self.edited)
+
+        def has_changed(self) -> bool:
+            # Django's change list saves changed rows only: a stale row is not saved.
+            return not self.stale and super().has_changed()
+
+    return VersionedRowForm
+
+
+def refuse_stale_row(request: HttpRequest, form: forms.ModelForm) -> None:
+    shown = {name: display(form.fields[name], _normalise(form[name].data)) for name in form.edited}
+    changes = ", ".join(
+        f"{form.fields[name].label or name}: “{value}”" for name, value in shown.items()
+    )
+    messages.error(
+        request,
+        _(
+            "“%(record)s” was not saved: someone else saved it after you loaded this list. "
+            "Your change (%(changes)s) was left out; the list now shows their values. Enter "
+            "it again if it still applies."
+        )
+        % {"record": form.instance, "changes": changes},
+    )

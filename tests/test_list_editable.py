@@ -121,3 +121,24 @@ def test_fresh_list_saves(bob, two):
     assert response.status_code == 302
     ada.refresh_from_db()
     assert (ada.status, ada.version) == ("inactive", 2)
+
+
+def test_stale_row_with_an_input_the_page_lost_does_not_hold_up_the_others(bob, two):
+    """A page whose script replaced a stale row's select by text posts the row without it:
+    the row is refused as stale, not reported as invalid, and the other rows are saved."""
+    ada, grace = two
+    page = client_for(bob).get(LIST).content.decode()
+    stored = Customer.objects.get(pk=ada.pk)
+    stored.status = "inactive"
+    stored.save()
+    data = list_post(
+        page,
+        **{f"{row_of(page, ada)}__phone": "+1 555 0101"},
+        **{f"{row_of(page, grace)}__phone": "+1 555 0202"},
+    )
+    del data[f"{row_of(page, ada).replace('__', '-')}-status"]
+    text = client_for(bob).post(LIST, data, follow=True).content.decode()
+    assert "Your change (Phone: “+1 555 0101”) was left out" in text
+    ada.refresh_from_db()
+    grace.refresh_from_db()
+    assert (ada.status, ada.phone, grace.phone) == ("inactive", "", "+1 555 0202")

@@ -110,7 +110,9 @@ class ChangeListLockMixin:
                 super().clean()
                 now = clock.now()
                 for form in self.forms:
-                    if not form.has_changed() or form.instance.pk is None:
+                    stale = getattr(form, "stale", False)  # never saved: see list_versions
+                    changed = bool(form.edited) if stale else form.has_changed()
+                    if not changed or form.instance.pk is None:
                         continue
                     state = services.get_state(form.instance)
                     if state.is_live(now):
@@ -119,7 +121,7 @@ class ChangeListLockMixin:
                             _("%(holder)s is editing this record; not saved.")
                             % {"holder": state.holder_name},
                         )
-                    elif versioned and form.is_stale():
+                    elif stale:
                         refuse_stale_row(request, form)
 
         return LockCheckedFormSet

@@ -6,7 +6,8 @@ showed. When the list is posted, a row that someone else saved since (its versio
 - is left alone, silently, if this user did not change it (the browser posts every row);
 - is refused, with a message naming the record and the values that were not saved, if
   this user changed it. Nothing of it is written.
-The other rows of the same post are saved. The write itself is the conditional UPDATE of
+The other rows of the same post are saved, whatever a stale row's own errors (a page whose
+script lost one of its inputs, say). The write itself is the conditional UPDATE of
 `VersionedModel.save`, so a save racing this one is refused too.
 """
 
@@ -17,6 +18,7 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.core import signing
+from django.forms.utils import ErrorDict
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
@@ -39,7 +41,7 @@ def row_form(form_class: type[forms.ModelForm], editable: list[str]) -> type[for
     """The change list's row form, carrying the row's version and values as loaded."""
 
     class VersionedRowForm(form_class):
-        stale = False
+        stale = False  # someone else saved the row since the list was loaded
         edited: list[str] = []  # the inputs this user changed, of a stale row
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -66,10 +68,18 @@ def row_form(form_class: type[forms.ModelForm], editable: list[str]) -> type[for
             """The hidden input, for the template (names starting with _ are not reachable)."""
             return self[ROW_FIELD]
 
-        def is_stale(self) -> bool:
-            """True when this user changed a row that someone else saved since the list was
-            loaded (or the post does not say what the row was loaded as). A row that moved
-            but which this user did not touch is skipped without a word."""
+        def full_clean(self) -> None:
+            super().full_clean()
+            if self.is_bound and self._moved():
+                # Not saved either way: its own errors (an input the page lost, say) must
+                # not hold up the other rows of the post.
+                self.stale = True
+                self._errors = ErrorDict()
+
+        def _moved(self) -> bool:
+            """True when someone else saved the row since the list was loaded (or the post
+            does not say what the row was loaded as); `edited` names what this user changed
+            in it (inputs the post left out count as untouched)."""
             if self.instance.pk is None:
                 return False
             try:
@@ -78,10 +88,16 @@ def row_form(form_class: type[forms.ModelForm], editable: list[str]) -> type[for
                 loaded = None
             if loaded is not None and loaded.get("v") == self.instance.version:
                 return False
-            self.stale = True  # not saved either way
             posted, before = self._shown(bound=True), (loaded or {}).get("values", {})
-            self.edited = [name for name in editable if posted[name] != before.get(name)]
-            return bool(self.edited)
+            self.edited = [
+                name
+                for name in editable
+                if posted[name] != before.get(name)
+                and not self.fields[name].widget.value_omitted_from_data(
+                    self.data, self.files, self.add_prefix(name)
+                )
+            ]
+            return True
 
         def has_changed(self) -> bool:
             # Django's change list saves changed rows only: a stale row is not saved.

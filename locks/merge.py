@@ -274,24 +274,17 @@ class MergeRow:
 
     @property
     def note(self) -> str:
-        """What happened to the row, for the merge screen."""
-        if self.decision == "theirs":
-            return (
-                "they deleted"
-                if self.theirs is None
-                else "they added"
-                if self.yours is None
-                else "theirs"
-            )
-        if self.decision == "yours":
-            return (
-                "you deleted"
-                if self.yours is None
-                else "you added"
-                if self.theirs is None
-                else "yours"
-            )
-        return "both"
+        """What happened to the row, for the merge screen: "theirs", "they added", "they
+        deleted", the same for "you"/"yours", or "both"."""
+        if not self.decision:
+            return "both"
+        kept, other = (
+            (self.theirs, self.yours) if self.decision == "theirs" else (self.yours, self.theirs)
+        )
+        who = "they" if self.decision == "theirs" else "you"
+        if kept is None:
+            return f"{who} deleted"
+        return f"{who} added" if other is None else self.decision
 
 
 @dataclass(frozen=True)

@@ -98,6 +98,9 @@ def test_rows_each_side_changed_alone_are_kept_without_asking(alice, bob, ticket
     assert "Save merged version" in merge.text
     assert "only they changed this row" in merge.text
     assert "only you changed this row" in merge.text
+    assert "added by them" in merge.text  # the rug
+    assert "deleted by you" in merge.text  # the chair
+    assert "added by you" in merge.text  # the shelf
     assert "changed on both sides" not in merge.text
     assert 'name="_locks_inline_lines-' not in merge.text  # nothing to choose
 

@@ -17,8 +17,8 @@ def record_saved(
 ) -> None:
     if raw:
         return
+    inlines.row_changed(instance, using)  # an inline row of a locked parent: tell its viewers
     if not isinstance(instance, VersionedModel):
-        inlines.row_changed(instance, using)
         return
     changed = (
         [f.name for f in instance._meta.concrete_fields if f.name != "version"]
@@ -46,8 +46,8 @@ def record_saved(
 
 @receiver(post_delete, dispatch_uid="locks.record_deleted")
 def record_deleted(sender, instance, using: str | None = None, **kwargs) -> None:
+    inlines.row_changed(instance, using)
     if not isinstance(instance, VersionedModel):
-        inlines.row_changed(instance, using)
         return
     ref = ref_for(instance)
     events.publish(

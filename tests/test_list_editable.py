@@ -142,3 +142,26 @@ def test_stale_row_with_an_input_the_page_lost_does_not_hold_up_the_others(bob, 
     ada.refresh_from_db()
     grace.refresh_from_db()
     assert (ada.status, ada.phone, grace.phone) == ("inactive", "", "+1 555 0202")
+
+
+def test_model_without_a_version_column_is_guarded_by_its_values(bob):
+    from tests.lockapp.admin import MemoAdmin
+    from tests.lockapp.models import Memo
+
+    memo = Memo.objects.create(title="Plan", body="draft")
+    url = reverse("admin:lockapp_memo_changelist")
+    MemoAdmin.list_display, MemoAdmin.list_editable = ["title", "body"], ["body"]
+    try:
+        page = client_for(bob).get(url).content.decode()
+        Memo.objects.filter(pk=memo.pk).update(body="final")  # saved by someone else
+        data = list_post(page, form__0__body="bob's text")
+        text = client_for(bob).post(url, data, follow=True).content.decode()
+        assert "“Plan” was not saved: someone else saved it after you loaded this list." in text
+        memo.refresh_from_db()
+        assert memo.body == "final"
+        page = client_for(bob).get(url).content.decode()  # a fresh list saves
+        client_for(bob).post(url, list_post(page, form__0__body="bob's text"))
+        memo.refresh_from_db()
+        assert memo.body == "bob's text"
+    finally:
+        MemoAdmin.list_display, MemoAdmin.list_editable = ["__str__"], []

@@ -29,9 +29,7 @@ class ChangeListLockMixin:
 
     def get_changelist_instance(self, request):
         changelist = super().get_changelist_instance(request)
-        request._locks_states = services.live_states(
-            self.model, [o.pk for o in changelist.result_list]
-        )
+        request._locks_states = self.lock_states([o.pk for o in changelist.result_list])
         return changelist
 
     def get_list_display(self, request):
@@ -72,12 +70,18 @@ class ChangeListLockMixin:
         """Run an admin action only on records nobody else is editing, holding their locks
         for the duration of the action."""
 
+        if self.lock_advisory:
+            return func  # the lock only tells who edits
+
         @wraps(func)
         def run(modeladmin, request, queryset):
-            held, refused = [], []
-            for obj in queryset:
-                outcome = services.acquire(obj, request.user)
-                (held if outcome.ok else refused).append((obj, outcome))
+            held, refused, targets = [], [], {}
+            for obj in queryset:  # each lock once: several lines may share one parent
+                target = modeladmin.lock_target(obj)
+                targets.setdefault(ref_for(target).key, target)
+            for target in targets.values():
+                outcome = services.acquire(target, request.user)
+                (held if outcome.ok else refused).append((target, outcome))
             try:
                 if refused:
                     names = ", ".join(
@@ -102,9 +106,10 @@ class ChangeListLockMixin:
         formset_class = super().get_changelist_formset(request, **kwargs)
         versioned = issubclass(self.model, VersionedModel)
         editable = list(formset_class.form.base_fields)
+        admin = self
 
         class LockCheckedFormSet(formset_class):
-            form = row_form(formset_class.form, editable) if versioned else formset_class.form
+            form = row_form(formset_class.form, editable, versioned)
 
             def clean(self):
                 super().clean()
@@ -114,7 +119,11 @@ class ChangeListLockMixin:
                     changed = bool(form.edited) if stale else form.has_changed()
                     if not changed or form.instance.pk is None:
                         continue
-                    state = services.get_state(form.instance)
+                    # Advisory mode refuses no edit for a lock; the version guard stays.
+                    advisory = admin.lock_advisory
+                    state = (
+                        FREE if advisory else services.get_state(admin.lock_target(form.instance))
+                    )
                     if state.is_live(now):
                         form.add_error(
                             None,

@@ -37,10 +37,13 @@ class RowTokenField(forms.CharField):
         return False
 
 
-def row_form(form_class: type[forms.ModelForm], editable: list[str]) -> type[forms.ModelForm]:
-    """The change list's row form, carrying the row's version and values as loaded."""
+def row_form(
+    form_class: type[forms.ModelForm], editable: list[str], versioned: bool = True
+) -> type[forms.ModelForm]:
+    """The change list's row form, carrying the row's version and values as loaded. Rows of
+    a model without a version column count as moved when their editable values did."""
 
-    class VersionedRowForm(form_class):
+    class LoadedRowForm(form_class):
         stale = False  # someone else saved the row since the list was loaded
         edited: list[str] = []  # the inputs this user changed, of a stale row
 
@@ -60,9 +63,8 @@ def row_form(form_class: type[forms.ModelForm], editable: list[str]) -> type[for
         def _loaded_as(self) -> str:
             if self.instance.pk is None:
                 return ""
-            return signing.dumps(
-                {"v": self.instance.version, "values": self._shown(bound=False)}, salt=_SALT
-            )
+            version = self.instance.version if versioned else None
+            return signing.dumps({"v": version, "values": self._shown(bound=False)}, salt=_SALT)
 
         def locks_row_input(self):
             """The hidden input, for the template (names starting with _ are not reachable)."""
@@ -86,7 +88,11 @@ def row_form(form_class: type[forms.ModelForm], editable: list[str]) -> type[for
                 loaded = signing.loads(self.data.get(self.add_prefix(ROW_FIELD), ""), salt=_SALT)
             except signing.BadSignature:
                 loaded = None
-            if loaded is not None and loaded.get("v") == self.instance.version:
+            if loaded is not None and (
+                loaded.get("v") == self.instance.version
+                if versioned
+                else loaded.get("values") == self._shown(bound=False)
+            ):
                 return False
             posted, before = self._shown(bound=True), (loaded or {}).get("values", {})
             self.edited = [
@@ -103,7 +109,7 @@ def row_form(form_class: type[forms.ModelForm], editable: list[str]) -> type[for
             # Django's change list saves changed rows only: a stale row is not saved.
             return not self.stale and super().has_changed()
 
-    return VersionedRowForm
+    return LoadedRowForm
 
 
 def refuse_stale_row(request: HttpRequest, form: forms.ModelForm) -> None:

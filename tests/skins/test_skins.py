@@ -15,12 +15,13 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.conftest import logins
 from tests.live import LiveSite
 from tests.test_browser_locking import shot
 
 pytestmark = pytest.mark.browser
 
-# skin -> (module that must be importable, customer row used, offset in the demo data)
+# skin (its app module) -> the demo customer its test uses, apart from other browser tests
 SKINS = {"unfold": 40, "jazzmin": 41, "grappelli": 42}
 # Skins whose read-only values locks.js cannot find yet, so Bob sees a save only on reload.
 VALUES_NOT_LIVE = {
@@ -52,23 +53,8 @@ def skin_site(request, live_site):
 
 @pytest.fixture
 def skin_login(browser, skin_site):
-    contexts = []
-
-    def _login(username: str):
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        page = context.new_page()
-        page.goto(f"{skin_site.url}/admin/login/?next=/admin/")
-        page.fill("[name=username]", username)
-        page.fill("[name=password]", "demo")
-        page.press("[name=password]", "Enter")
-        page.wait_for_url(f"{skin_site.url}/admin/")
-        return page
-
-    yield _login
-    for context in contexts:
-        context.close()
+    with logins(browser, skin_site.url) as login:
+        yield login
 
 
 def expect_tokens_hidden(page) -> None:

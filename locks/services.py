@@ -11,6 +11,7 @@ locks in `locks.maintenance` (re-exported here).
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -19,13 +20,14 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
+from django.utils.translation import gettext as _
 
-from . import clock, sql
+from . import clock, events, sql
 from .audit import event, write_event, write_events
 from .conf import lock_settings
 from .maintenance import StaleLock, release_stale, seconds_until_next_expiry
 from .models import EditLock, LockEvent, live_q
-from .policy import LockPolicy, is_lock_manager
+from .policy import LockPolicy, ago, is_lock_manager
 from .records import RecordRef, ref_for
 from .state import FREE, LockState, display_name
 
@@ -35,6 +37,7 @@ __all__ = [
     "StaleLock",
     "acquire",
     "check_lease",
+    "decline_handover",
     "force_release",
     "get_state",
     "heartbeat",
@@ -66,6 +69,7 @@ class Outcome:
     state: LockState
     lease: str = ""
     detail: str = ""
+    message: str = ""  # for the user, when `detail` alone would not tell them enough
 
 
 def new_lease() -> str:
@@ -75,6 +79,24 @@ def new_lease() -> str:
 def get_state(obj: models.Model | RecordRef) -> LockState:
     """The record's lock as it is now (one query)."""
     return LockState.from_lock(sql.read(ref_for(obj)))
+
+
+def _holding(
+    user, lease: str, fence: int, acquired_at: Any, activity_at: Any, now: datetime, unsaved: Any
+) -> LockState:
+    """The lock as a statement that just gave or renewed `user`'s lease returned it (raw
+    values: SQLite returns text and 0/1), without reading the row again."""
+    return LockState(
+        holder_id=user.pk,
+        holder_name=display_name(user),
+        lease=lease,
+        fence=fence,
+        acquired_at=sql.as_datetime(acquired_at),
+        heartbeat_at=now,
+        activity_at=sql.as_datetime(activity_at),
+        expires_at=now + lock_settings.timeout,
+        unsaved=bool(unsaved),
+    )
 
 
 def acquire(
@@ -107,17 +129,9 @@ def acquire(
         row = sql.execute("acquire", params)
         if row is None:
             return Outcome(False, get_state(ref), detail="held")
-        got_lease, fence, acquired_at, prev_holder, prev_lease, prev_end, _hand_by, _hand_at = row
-        state = LockState(
-            holder_id=user.pk,
-            holder_name=display_name(user),
-            lease=got_lease,
-            fence=fence,
-            acquired_at=sql.as_datetime(acquired_at),
-            heartbeat_at=now,
-            activity_at=now,
-            expires_at=now + lock_settings.timeout,
-        )
+        got_lease, fence, acquired_at, prev_holder, prev_lease, prev_end, *_handover, unsaved = row
+        # A renewed holding keeps its unsaved flag; a new one starts clean.
+        state = _holding(user, got_lease, fence, acquired_at, now, now, unsaved)
         if prev_end == "renewed":
             return Outcome(True, state, lease=got_lease, detail="renewed")
         rows = []
@@ -126,7 +140,7 @@ def acquire(
                 event(
                     prev_end,
                     ref,
-                    actor_id=None,
+                    actor=None,
                     holder_id=prev_holder,
                     lease=prev_lease,
                     fence=fence - 1,
@@ -137,7 +151,7 @@ def acquire(
             event(
                 Kind.ACQUIRED,
                 ref,
-                actor_id=user.pk,
+                actor=user,
                 holder_id=user.pk,
                 lease=got_lease,
                 fence=fence,
@@ -148,8 +162,14 @@ def acquire(
     return Outcome(True, state, lease=got_lease, detail="acquired")
 
 
-def heartbeat(obj: models.Model | RecordRef, user, lease: str, active: bool) -> Outcome:
+def heartbeat(
+    obj: models.Model | RecordRef, user, lease: str, active: bool, unsaved: bool | None = None
+) -> Outcome:
     """Keep this tab's lease alive; `active` says the user typed or clicked since the last one.
+
+    `unsaved` is the page's "I have unsaved changes" flag (None: not told, keep it). It is
+    stored in the same statement; when it flips, `lock.unsaved` tells the viewers. Pages
+    send an extra heartbeat when their flag flips, never one per keystroke.
 
     A lapsed or replaced lease is refused even if nobody else holds the lock: the page must
     acquire again (and the user learns their lease had lapsed). Two queries at most.
@@ -164,29 +184,33 @@ def heartbeat(obj: models.Model | RecordRef, user, lease: str, active: bool) -> 
         "now": sql.param(now),
         "expires": sql.param(now + lock_settings.timeout),
         "idle_cutoff": sql.param(now - lock_settings.idle_timeout),
+        "unsaved": unsaved,
     }
     row = sql.execute("heartbeat", params, activity_set=", {activity} = %(now)s" if active else "")
     if row is None:
         return Outcome(False, get_state(ref), detail="lost")
-    fence, acquired_at, activity_at, handover_by = row
+    fence, acquired_at, activity_at, handover_by, was_unsaved, is_unsaved = row
     if handover_by is not None:
         # Someone asked for the record: read who, so the holder's page can say it. (Should a
         # take-over have committed in between, the answer is the truth as of now: lost.)
         state = get_state(ref)
-        alive = state.lease == lease
-        return Outcome(
-            alive, state, lease=lease if alive else "", detail="alive" if alive else "lost"
+        if state.lease != lease:
+            return Outcome(False, state, detail="lost")
+    else:
+        state = _holding(user, lease, fence, acquired_at, activity_at, now, is_unsaved)
+    if bool(was_unsaved) != bool(is_unsaved):
+        events.publish(
+            events.lock_event(
+                events.LOCK_UNSAVED,
+                ref,
+                state.as_public_dict(now),
+                now,
+                actor_id=user.pk,
+                actor=display_name(user),
+                holder_id=user.pk,
+                fence=fence,
+            )
         )
-    state = LockState(
-        holder_id=user.pk,
-        holder_name=display_name(user),
-        lease=lease,
-        fence=fence,
-        acquired_at=sql.as_datetime(acquired_at),
-        heartbeat_at=now,
-        activity_at=sql.as_datetime(activity_at),
-        expires_at=now + lock_settings.timeout,
-    )
     return Outcome(True, state, lease=lease, detail="alive")
 
 
@@ -206,7 +230,7 @@ def release(obj: models.Model | RecordRef, user, lease: str) -> Outcome:
             ref,
             FREE,
             now,
-            actor_id=user.pk,
+            actor=user,
             holder_id=user.pk,
             lease=lease,
             fence=fence,
@@ -227,6 +251,7 @@ class Change:
     fence: int  # the fence the audit event carries
     values: dict[str, Any] = field(default_factory=dict)  # the columns to set
     lease: str = ""  # the lease the caller gets
+    extra: dict[str, Any] = field(default_factory=dict)  # more fields for the announced event
 
 
 def _change(
@@ -255,7 +280,8 @@ def _change(
             ref._replace(object_repr=ref.object_repr or lock.object_repr),
             change.state,
             now,
-            actor_id=user.pk,
+            extra=change.extra,
+            actor=user,
             holder_id=lock.holder_id,
             lease=lock.lease,
             fence=change.fence,
@@ -301,6 +327,7 @@ def take_over(
                 "previous_end": Kind.TAKEN_OVER,
                 "handover_requested_by": None,
                 "handover_requested_at": None,
+                "unsaved": False,
                 "object_repr": ref.object_repr or lock.object_repr,
             },
             lease=got,
@@ -323,20 +350,101 @@ def force_release(obj: models.Model | RecordRef, user, reason: str = "") -> Outc
 
 
 def request_handover(obj: models.Model | RecordRef, user, message: str = "") -> Outcome:
-    """Ask the holder to hand the record over; they see it on their page at once."""
+    """Ask the holder to hand the record over; they see it on their page at once.
+
+    A user asks the holder of a record once per `LOCKS_HANDOVER_REQUEST_INTERVAL`: asking
+    again sooner is refused (`detail` "asked-recently", with a message) and writes nothing.
+    A new holder (a new lease, by take-over or after the lock was free) may be asked at once.
+    """
 
     def decide(lock: EditLock | None, state: LockState, now: datetime) -> Change | Outcome:
         if not LockPolicy(state, user, None, now).held_by_other_user:
             return Outcome(False, state, detail="not-held-by-other")
+        asked = _asked_at(lock, user, now)
+        if asked is not None:
+            wait = asked + lock_settings.handover_request_interval - now
+            text = _(
+                "You asked %(holder)s to hand this record over %(ago)s ago; you can ask "
+                "again in %(wait)d s."
+            ) % {
+                "holder": state.holder_name,
+                "ago": ago(asked, now),
+                "wait": math.ceil(wait.total_seconds()),
+            }
+            return Outcome(False, state, detail="asked-recently", message=text)
         return Change(
             Kind.HANDOVER_REQUESTED,
             "requested",
-            replace(state, handover_requested_by=display_name(user), handover_requested_at=now),
+            replace(
+                state,
+                handover_requested_by=display_name(user),
+                handover_requested_at=now,
+                handover_requested_by_id=user.pk,
+            ),
             lock.fence,
             {"handover_requested_by_id": user.pk, "handover_requested_at": now},
         )
 
     return _change(obj, user, message, decide)
+
+
+def _asked_at(lock: EditLock, user, now: datetime) -> datetime | None:
+    """When `user` last asked for this holding of the lock, if within the interval.
+
+    The lock row names the last asker (reset when the lease changes hands), so a repeat costs
+    no query; only when someone else asked since does the audit trail say whether `user` asked
+    before them.
+    """
+    since = now - lock_settings.handover_request_interval
+    if lock.handover_requested_by_id is None or lock.handover_requested_at <= since:
+        return None  # nobody asked this holder within the interval
+    if lock.handover_requested_by_id == user.pk:
+        return lock.handover_requested_at
+    return (
+        LockEvent.objects.filter(
+            content_type_id=lock.content_type_id,
+            object_pk=lock.object_pk,
+            at__gt=since,
+            kind=Kind.HANDOVER_REQUESTED,
+            actor_id=user.pk,
+            fence=lock.fence,
+        )
+        .values_list("at", flat=True)
+        .first()
+    )
+
+
+def decline_handover(
+    obj: models.Model | RecordRef, holder, lease: str, reason: str = ""
+) -> Outcome:
+    """The holder says no to the pending handover request and keeps editing.
+
+    Only the tab with the current lease may. The request is cleared; `lock.handover_declined`
+    names the requester (`handover_requested_by_id`) so their page can say so, with `reason`.
+    Three queries, as the other guarded operations."""
+
+    def decide(lock: EditLock | None, state: LockState, now: datetime) -> Change | Outcome:
+        policy = LockPolicy(state, holder, lease, now)
+        if not policy.can_edit:
+            return Outcome(False, state, detail="lost")
+        if not policy.can_decline_handover:
+            return Outcome(False, state, detail="not-requested")
+        return Change(
+            Kind.HANDOVER_DECLINED,
+            "declined",
+            replace(
+                state,
+                handover_requested_by="",
+                handover_requested_at=None,
+                handover_requested_by_id=None,
+            ),
+            lock.fence,
+            {"handover_requested_by_id": None, "handover_requested_at": None},
+            lease=lease,
+            extra={"handover_requested_by_id": lock.handover_requested_by_id},
+        )
+
+    return _change(obj, holder, reason, decide)
 
 
 # ---------------------------------------------------------------- reads for write paths and lists

@@ -58,7 +58,7 @@ EDITOR = [
     f"{app}.{action}_{model}"
     for app, models in [
         ("records", ("customer", "order", "orderline")),
-        ("lockapp", ("contact", "ticket", "ticketline", "memo", "page")),
+        ("lockapp", ("contact", "ticket", "ticketline", "memo", "page", "notice")),
     ]
     for model in models
     for action in ("view", "add", "change", "delete")

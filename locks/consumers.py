@@ -379,12 +379,19 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
         return reply
 
     def _state(self, ref: RecordRef, state, lease: str | None) -> dict[str, Any]:
+        """The lock as this user's page sees it, in the ModelAdmin's lock mode."""
         now = clock.now()
-        policy = LockPolicy(state, self.user, lease, now)
+        model_admin = self._admin(ref.content_type_id)
+        if model_admin is not None:
+            policy = model_admin.lock_policy(state, self._request(), lease, now)
+        else:
+            policy = LockPolicy(state, self.user, lease, now)
         return {
             "record": {"ct": ref.content_type_id, "pk": ref.object_pk, "key": ref.key},
             "lock": state.as_public_dict(now),
             "can_edit": policy.can_edit,
+            "advisory": policy.advisory,
+            "can_decline_handover": policy.can_decline_handover,
             "message": policy.get_message(),
         }
 

@@ -14,6 +14,7 @@ reports them.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -23,9 +24,15 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tests.settings")  # for the tests' helpers
+
+import django  # noqa: E402
+
+django.setup()
 
 from playwright.sync_api import sync_playwright  # noqa: E402
 
+from tests.conftest import log_in  # noqa: E402
 from tests.live import (  # noqa: E402
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -131,18 +138,10 @@ class Run:
     # ------------------------------------------------------------ pages
 
     def open_pages(self, browser) -> None:
-        self.pages = {}
-        for name in ("alice", "bob"):
-            context = browser.new_context()
-            context.set_default_timeout(15_000)
-            page = context.new_page()
-            page.goto(f"{self.url}/admin/login/")
-            page.fill("#id_username", name)
-            page.fill("#id_password", "demo")
-            page.click("input[type=submit]")
-            page.wait_for_url(f"{self.url}/admin/")
+        self.pages = {name: log_in(browser, self.url, name) for name in ("alice", "bob")}
+        for page in self.pages.values():
+            page.set_default_timeout(15_000)
             page.goto(f"{self.url}/admin/records/customer/{self.pk}/change/")
-            self.pages[name] = page
         for page in self.pages.values():
             page.wait_for_function(LIVE)
 

@@ -126,12 +126,17 @@ def test_change_list_badges_update_live(login, live_site):
     expect(badge).to_have_text("")
     alice.goto(url(live_site, pk))
     expect(badge).to_have_text("✎ Alice Archer", timeout=1000)
+    phone = bob.locator(f"tr:has([data-locks-pk='{pk}']) td.field-phone input")
+    loaded = phone.input_value()
+    alice.fill("#id_email", "live-update@example.com")
     alice.fill("#id_phone", "+49 30 3434343")
     alice.click("input[name=_save]")
     expect(badge).to_have_text("", timeout=1000)
-    expect(bob.locator(f"tr:has([data-locks-pk='{pk}']) td.field-phone")).to_have_text(
-        "+49 30 3434343", timeout=1000
+    expect(bob.locator(f"tr:has([data-locks-pk='{pk}']) td.field-email")).to_have_text(
+        "live-update@example.com", timeout=1000
     )
+    # An editable cell (list_editable) is an input Bob may be typing in: never overwritten.
+    assert phone.input_value() == loaded
 
 
 def test_idle_open_pages_make_no_http_requests(login, live_site):

@@ -161,7 +161,7 @@ def test_stop_editing_keeps_input_and_frees_the_record(login, live_site):
     expect(alice.locator("#id_notes")).to_have_value("half-written note")
     expect(alice.locator("#id_notes")).to_be_disabled()
     assert focused(alice) == "Edit again|banner"
-    expect(bob.locator("#locks-banner")).to_contain_text("The record is free now", timeout=1000)
+    expect(bob.locator("#locks-banner")).to_contain_text("The record is free now", timeout=3000)
     assert (
         live_site.scalar(
             "SELECT count(*) FROM locks_lockevent WHERE kind = 'released' AND object_pk = ?",

@@ -62,7 +62,7 @@ def serious_violations(page) -> list[str]:
 
 def test_free_record_taken_by_carol_turns_bobs_edit_now_into_ask(login, live_site):
     """viewing-held -> viewing-free -> viewing-held (someone else): Bob's buttons follow."""
-    pk, _ = pick_customer(live_site, 40)
+    pk, _ = pick_customer(live_site, 30)
     alice, bob, carol = login("alice"), login("bob"), login("carol")
     alice.goto(url(live_site, pk))
     open_live(url(live_site, pk), bob)
@@ -151,7 +151,7 @@ def test_take_over_with_reason_names_carol_and_disables_every_control(login, liv
 
 def test_stop_editing_keeps_input_and_frees_the_record(login, live_site):
     """editing -> viewing-free (kept) -> editing again with the input restored."""
-    pk, _ = pick_customer(live_site, 41)
+    pk, _ = pick_customer(live_site, 31)
     alice, bob = login("alice"), login("bob")
     alice.goto(url(live_site, pk))
     open_live(url(live_site, pk), bob)
@@ -177,18 +177,28 @@ def test_stop_editing_keeps_input_and_frees_the_record(login, live_site):
 
 def test_offline_holder_is_told_the_lock_may_have_lapsed_and_resyncs(login, live_site):
     """editing -> offline-unsure -> (back online) lost or editing, never a stale "editing"."""
-    pk, _ = pick_customer(live_site, 42)
+    pk, _ = pick_customer(live_site, 32)
     alice = login("alice")
     open_live(url(live_site, pk), alice)
     alice.fill("#id_notes", "typed while offline")
-    alice.context.set_offline(True)
-    alice.evaluate("window.locksPage.live.drop()")  # the socket goes with the network
+    network = {"up": False}
+
+    def socket(ws) -> None:  # no websocket while the network is down (new ones too)
+        if network["up"]:
+            ws.connect_to_server()
+        else:
+            ws.close()
+
+    alice.route_web_socket(re.compile(r".*/ws/locks/.*"), socket)
+    alice.route("**/lock/**", lambda route: route.abort("internetdisconnected"))
+    alice.evaluate("window.locksPage.live.drop()")  # the open socket goes with the network
     timeout = int(live_site.env()["LOCKS_TIMEOUT"])
     banner = alice.locator("#locks-banner")
     expect(banner).to_contain_text("Your lock may have lapsed", timeout=(timeout + 4) * 1000)
     expect(alice.locator("#id_notes")).to_have_value("typed while offline")
     shot(alice, "offline")
-    alice.context.set_offline(False)
+    network["up"] = True
+    alice.unroute("**/lock/**")
     interval = int(live_site.env()["LOCKS_HEARTBEAT_INTERVAL"])
     expect(banner).not_to_contain_text("may have lapsed", timeout=(interval + 6) * 1000)
     # Whatever the server says now is what the banner says.
@@ -196,7 +206,7 @@ def test_offline_holder_is_told_the_lock_may_have_lapsed_and_resyncs(login, live
 
 
 def test_restore_with_a_field_both_changed_leads_to_the_merge_screen(login, live_site):
-    pk, _ = pick_customer(live_site, 43)
+    pk, _ = pick_customer(live_site, 33)
     alice, bob = login("alice"), login("bob")
     alice.goto(url(live_site, pk))
     alice.fill("#id_phone", "+1 555 0100")
@@ -216,7 +226,7 @@ def test_restore_with_a_field_both_changed_leads_to_the_merge_screen(login, live
 
 
 def test_decline_tells_the_requester(login, live_site):
-    pk, _ = pick_customer(live_site, 44)
+    pk, _ = pick_customer(live_site, 34)
     alice, bob = login("alice"), login("bob")
     alice.goto(url(live_site, pk))
     if not alice.locator("#locks-banner").get_attribute("data-decline-url"):
@@ -240,7 +250,7 @@ JSON_TRUE = '"unsaved":true'
 
 
 def test_viewers_see_that_the_holder_has_unsaved_changes(login, live_site):
-    pk, _ = pick_customer(live_site, 45)
+    pk, _ = pick_customer(live_site, 35)
     alice, bob = login("alice"), login("bob")
     open_live(url(live_site, pk), alice)
     open_live(url(live_site, pk), bob)
@@ -283,7 +293,7 @@ new PerformanceObserver((list) => {
 
 
 def test_no_layout_shift_after_load(login, live_site):
-    pk, _ = pick_customer(live_site, 46)
+    pk, _ = pick_customer(live_site, 36)
     alice, bob = login("alice"), login("bob")
     alice.goto(url(live_site, pk))
     bob.add_init_script(LAYOUT_SHIFTS)
@@ -350,7 +360,7 @@ def test_reconnect_waits_at_most_five_seconds_with_jitter(login, live_site):
 
 
 def test_axe_finds_no_serious_violations_in_any_banner_state(login, live_site):
-    pk, _ = pick_customer(live_site, 47)
+    pk, _ = pick_customer(live_site, 37)
     alice, bob, carol = login("alice"), login("bob"), login("carol")
     open_live(url(live_site, pk), alice)
     assert serious_violations(alice) == [], "holder"
@@ -384,7 +394,7 @@ def tab_to(page, name: str, limit: int = 80) -> None:
 
 
 def test_keyboard_only_take_over_ask_hand_over_and_edit_when_free(login, live_site):
-    pk, _ = pick_customer(live_site, 48)
+    pk, _ = pick_customer(live_site, 38)
     alice, bob, carol = login("alice"), login("bob"), login("carol")
     open_live(url(live_site, pk), alice)
     # Carol takes over with the keyboard.
@@ -412,7 +422,7 @@ def test_keyboard_only_take_over_ask_hand_over_and_edit_when_free(login, live_si
 
 
 def test_without_javascript_the_holder_is_told_how_long_the_lock_lasts(browser, live_site):
-    pk, _ = pick_customer(live_site, 49)
+    pk, _ = pick_customer(live_site, 39)
     context = browser.new_context(java_script_enabled=False)
     try:
         page = context.new_page()

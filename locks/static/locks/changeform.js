@@ -119,7 +119,9 @@ export class ChangeForm {
       }
       this.failures = 0;
       this.lastReply = now();
-      if (!this.live || this.live.connected) { this.link = ""; this.render(); }
+      // The server answered: say only what is still true of the connection.
+      this.link = !this.live || this.live.connected ? "" : this.pausedText();
+      this.render();
       this.schedule(this.interval);
     } catch (e) {
       // One lost request never costs the lock: retry sooner, with backoff and jitter. A
@@ -166,10 +168,14 @@ export class ChangeForm {
 
   onClose() {
     if (this.state.name !== S.SESSION_ENDED) {
-      this.link = interpolate(gettext("Live updates paused; checking every %(s)s s."), { s: this.interval / 1000 });
+      this.link = this.pausedText();
       this.render();
     }
     this.schedule(1000);
+  }
+
+  pausedText() {
+    return interpolate(gettext("Live updates paused; checking every %(s)s s."), { s: this.interval / 1000 });
   }
 
   async resync() {

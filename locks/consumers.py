@@ -18,7 +18,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.contenttypes.models import ContentType
 
-from . import authority, clock, services, sessions
+from . import authority, services, sessions
 from .authority import CONSOLE, Grant
 from .conf import lock_settings
 from .events import CONSOLE_GROUP, record_group, user_group
@@ -375,11 +375,10 @@ class LockConsumer(AsyncWebsocketConsumer):
         return reply
 
     def _state(self, ref: RecordRef, state, lease: str | None) -> dict[str, Any]:
-        now = clock.now()
-        policy = LockPolicy(state, self.user, lease, now)
+        policy = LockPolicy(state, self.user, lease)
         return {
             "record": {"ct": ref.content_type_id, "pk": ref.object_pk, "key": ref.key},
-            "lock": state.as_public_dict(now),
+            "lock": state.as_public_dict(),
             "can_edit": policy.can_edit,
             "message": policy.get_message(),
         }

@@ -270,11 +270,13 @@ def check_clock() -> Finding:
 
 
 def check_stale_locks() -> Finding:
-    now = clock.now()
-    stale = list(EditLock.objects.stale(now).values_list("expires_at", "activity_at"))
+    stale = list(
+        EditLock.objects.stale().with_clock().values_list("expires_at", "activity_at", "clock_now")
+    )
     if not stale:
         return Finding("stale locks", OK, "no lapsed lock is waiting to be swept")
-    lapsed = [min(e, a + lock_settings.idle_timeout) if e else a for e, a in stale]
+    now = stale[0][2]  # the database's time: the one lock times are measured in
+    lapsed = [min(e, a + lock_settings.idle_timeout) if e else a for e, a, _ in stale]
     oldest = (now - min(lapsed)).total_seconds()
     detail = f"{len(stale)} lapsed lock(s) not yet swept, the oldest {oldest:.0f} s ago"
     if oldest > 120:  # the sweeper takes well under a second, cron a minute

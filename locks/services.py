@@ -90,7 +90,6 @@ def acquire(
     Two queries at most: the upsert, then the audit events or the holder's details.
     """
     ref = ref_for(obj)
-    now = clock.now()
     params = {
         "ct": ref.content_type_id,
         "pk": ref.object_pk,
@@ -99,15 +98,13 @@ def acquire(
         "new": new_lease(),
         "own": lease or None,
         "rotate": int(rotate),
-        "now": sql.param(now),
-        "expires": sql.param(now + lock_settings.timeout),
-        "idle_cutoff": sql.param(now - lock_settings.idle_timeout),
     }
     with transaction.atomic(using=sql.conn().alias, savepoint=False):
         row = sql.execute("acquire", params)
         if row is None:
             return Outcome(False, get_state(ref), detail="held")
-        got_lease, fence, acquired_at, prev_holder, prev_lease, prev_end, _hand_by, _hand_at = row
+        got_lease, fence, acquired_at, prev_holder, prev_lease, prev_end, _by, _at, now, ends = row
+        now = sql.as_datetime(now)  # the database's time, as the statement wrote it
         state = LockState(
             holder_id=user.pk,
             holder_name=display_name(user),
@@ -116,7 +113,8 @@ def acquire(
             acquired_at=sql.as_datetime(acquired_at),
             heartbeat_at=now,
             activity_at=now,
-            expires_at=now + lock_settings.timeout,
+            expires_at=sql.as_datetime(ends),
+            as_of=now,
         )
         if prev_end == "renewed":
             return Outcome(True, state, lease=got_lease, detail="renewed")
@@ -155,20 +153,11 @@ def heartbeat(obj: models.Model | RecordRef, user, lease: str, active: bool) -> 
     acquire again (and the user learns their lease had lapsed). Two queries at most.
     """
     ref = ref_for(obj)
-    now = clock.now()
-    params = {
-        "ct": ref.content_type_id,
-        "pk": ref.object_pk,
-        "user": user.pk,
-        "own": lease or None,
-        "now": sql.param(now),
-        "expires": sql.param(now + lock_settings.timeout),
-        "idle_cutoff": sql.param(now - lock_settings.idle_timeout),
-    }
-    row = sql.execute("heartbeat", params, activity_set=", {activity} = %(now)s" if active else "")
+    params = {"ct": ref.content_type_id, "pk": ref.object_pk, "user": user.pk, "own": lease or None}
+    row = sql.execute("heartbeat", params, activity_set=", {activity} = {now}" if active else "")
     if row is None:
         return Outcome(False, get_state(ref), detail="lost")
-    fence, acquired_at, activity_at, handover_by = row
+    fence, acquired_at, activity_at, handover_by, now, ends = row
     if handover_by is not None:
         # Someone asked for the record: read who, so the holder's page can say it. (Should a
         # take-over have committed in between, the answer is the truth as of now: lost.)
@@ -183,9 +172,10 @@ def heartbeat(obj: models.Model | RecordRef, user, lease: str, active: bool) -> 
         lease=lease,
         fence=fence,
         acquired_at=sql.as_datetime(acquired_at),
-        heartbeat_at=now,
+        heartbeat_at=sql.as_datetime(now),
         activity_at=sql.as_datetime(activity_at),
-        expires_at=now + lock_settings.timeout,
+        expires_at=sql.as_datetime(ends),
+        as_of=sql.as_datetime(now),
     )
     return Outcome(True, state, lease=lease, detail="alive")
 
@@ -193,13 +183,13 @@ def heartbeat(obj: models.Model | RecordRef, user, lease: str, active: bool) -> 
 def release(obj: models.Model | RecordRef, user, lease: str) -> Outcome:
     """Give up this tab's lease (leaving the page, saving). Two queries at most."""
     ref = ref_for(obj)
-    now = clock.now()
     params = {"ct": ref.content_type_id, "pk": ref.object_pk, "user": user.pk, "own": lease or None}
     with transaction.atomic(using=sql.conn().alias, savepoint=False):
         row = sql.execute("release", params)
         if row is None:
             return Outcome(False, FREE, detail="not-held")
-        fence, object_repr = row
+        fence, object_repr, now = row
+        now = sql.as_datetime(now)
         ref = ref._replace(object_repr=ref.object_repr or object_repr)
         write_event(
             Kind.RELEASED,
@@ -237,12 +227,16 @@ def _change(
 ) -> Outcome:
     """Read the lock row (locked until commit where the database allows), let `decide` check
     it, then set its `Change` only if the row still carries the lease that was read, and
-    record the audit event. Three queries. `decide` returns an Outcome to stop early."""
+    record the audit event. Three queries. `decide` returns an Outcome to stop early.
+
+    Times are the database's as the read saw it (the row stays locked until commit where
+    the database allows; the compare-and-set guards it elsewhere)."""
     ref = ref_for(obj)
-    now = clock.now()
     with transaction.atomic(using=sql.conn().alias):
         lock = sql.read(ref, for_update=True)
-        change = decide(lock, LockState.from_lock(lock), now)
+        state = LockState.from_lock(lock)
+        now = state.as_of or clock.now()  # no row yet: nothing is timed from it
+        change = decide(lock, state, now)
         if isinstance(change, Outcome):
             return change
         updated = EditLock.objects.filter(pk=lock.pk, lease=lock.lease, fence=lock.fence).update(
@@ -286,7 +280,7 @@ def take_over(
         return Change(
             Kind.TAKEN_OVER,
             "taken-over",
-            LockState(user.pk, display_name(user), got, fence, now, now, now, expires),
+            LockState(user.pk, display_name(user), got, fence, now, now, now, expires, as_of=now),
             fence,
             {
                 "holder_id": user.pk,
@@ -347,11 +341,10 @@ def check_lease(obj: models.Model | RecordRef, user, lease: str | None) -> LockS
     LeaseError. Inside a transaction on PostgreSQL the lock row stays locked until commit,
     so nobody can take the lock between this check and the write."""
     ref = ref_for(obj)
-    now = clock.now()
     in_transaction = not sql.conn().get_autocommit()
     lock = sql.read(ref, for_update=in_transaction)
     state = LockState.from_lock(lock)
-    if not (lease and LockPolicy(state, user, lease, now).can_edit):
+    if not (lease and LockPolicy(state, user, lease).can_edit):
         raise LeaseError(state)
     return state
 
@@ -361,8 +354,7 @@ def live_states(model: type[models.Model], pks: list[Any]) -> dict[str, LockStat
     from django.contrib.contenttypes.models import ContentType
 
     ct = ContentType.objects.get_for_model(model, for_concrete_model=False)
-    now = clock.now()
-    locks = EditLock.objects.filter(
-        live_q(now), content_type=ct, object_pk__in=[str(p) for p in pks]
+    locks = EditLock.objects.with_clock().filter(
+        live_q(), content_type=ct, object_pk__in=[str(p) for p in pks]
     )
     return {lock.object_pk: LockState.from_lock(lock) for lock in locks.select_related("holder")}

@@ -10,7 +10,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from .. import clock, services
+from .. import services
 from ..conf import lock_settings
 from ..merge import BASE_FIELD, apply_choices, base_with_inlines, form_values, sign_base
 from ..policy import LockPolicy
@@ -34,7 +34,6 @@ class ChangeFormLockMixin:
             # Unknown object (Django answers) or a view-only user: no lock involved.
             return super().changeform_view(request, object_id, form_url, extra_context)
         ref = ref_for(obj)
-        now = clock.now()
         if request.method == "POST":
             lease = request.POST.get(LEASE_FIELD, "")
             if MERGE_FIELD in request.POST:
@@ -61,7 +60,7 @@ class ChangeFormLockMixin:
             obj,
             lease,
             state,
-            LockPolicy(state, request.user, lease, now),
+            LockPolicy(state, request.user, lease),
             based_on_version=based_on,
         )
         try:
@@ -114,12 +113,11 @@ class ChangeFormLockMixin:
         commit, so nobody can take the lock between this check and the save.
         """
         ctx = request._locks
-        now = clock.now()
         try:
             ctx.state = services.check_lease(obj, request.user, ctx.lease)
         except services.LeaseError as refused:
             ctx.refused = True
-            if refused.state.is_live(now):
+            if refused.state.is_live():
                 form.add_error(
                     None,
                     _(
@@ -145,7 +143,7 @@ class ChangeFormLockMixin:
                         "now: check your changes and save again."
                     ),
                 )
-        ctx.policy = LockPolicy(ctx.state, request.user, ctx.lease, now)
+        ctx.policy = LockPolicy(ctx.state, request.user, ctx.lease)
         if check_version and isinstance(obj, VersionedModel):
             latest = current_version(type(obj), obj.pk)
             if ctx.based_on_version is None or ctx.based_on_version != latest:
@@ -199,7 +197,6 @@ class ChangeFormLockMixin:
     def lock_template_context(
         self, request, obj, ctx: LockContext, form=None, formsets=()
     ) -> dict[str, Any]:
-        now = clock.now()
         base = ""
         if form is not None and not form.is_bound:
             # What this page shows now: a later merge tells your changes from theirs by it.
@@ -217,7 +214,7 @@ class ChangeFormLockMixin:
             "lease": ctx.lease,
             "version": version,
             "record_key": ctx.ref.key,
-            "public": ctx.state.as_public_dict(now),
+            "public": ctx.state.as_public_dict(),
             "heartbeat_interval": lock_settings.HEARTBEAT_INTERVAL,
             "timeout": lock_settings.TIMEOUT,
             "jsi18n": reverse(f"{self.admin_site.name}:{self._lock_prefix}_jsi18n"),

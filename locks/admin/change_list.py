@@ -13,7 +13,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from .. import clock, services
+from .. import services
 from ..conf import lock_settings
 from ..records import ref_for
 from ..state import FREE
@@ -101,12 +101,11 @@ class ChangeListLockMixin:
         class LockCheckedFormSet(formset_class):
             def clean(self):
                 super().clean()
-                now = clock.now()
                 for form in self.forms:
                     if not form.has_changed() or form.instance.pk is None:
                         continue
                     state = services.get_state(form.instance)
-                    if state.is_live(now):
+                    if state.is_live():
                         form.add_error(
                             None,
                             _("%(holder)s is editing this record; not saved.")

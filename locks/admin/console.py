@@ -8,7 +8,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from .. import clock, services
+from .. import services
 from ..conf import lock_settings
 from ..models import EditLock, LockEvent
 from ..policy import ago, is_lock_manager
@@ -39,11 +39,10 @@ class LockStateFilter(admin.SimpleListFilter):
         return [("active", _("active")), ("stale", _("expired or idle"))]
 
     def queryset(self, request, queryset):
-        now = clock.now()
         if self.value() == "active":
-            return queryset.live(now)
+            return queryset.live()
         if self.value() == "stale":
-            return queryset.stale(now)
+            return queryset.stale()
         return queryset
 
 
@@ -92,7 +91,8 @@ class EditLockAdmin(ManagersReadOnlyAdmin):
         return super().media + lock_media()
 
     def get_queryset(self, request):
-        return super().get_queryset(request).held()
+        # Ages and states by the database's clock, read with the rows.
+        return super().get_queryset(request).held().with_clock()
 
     def changelist_view(self, request, extra_context=None):
         """The console refreshes itself when any lock changes (websocket, else polling)."""
@@ -115,11 +115,11 @@ class EditLockAdmin(ManagersReadOnlyAdmin):
     def heartbeat_age(self, obj: EditLock) -> str:
         if not obj.heartbeat_at:
             return "-"
-        return _("%(age)s ago") % {"age": ago(obj.heartbeat_at, clock.now())}
+        return _("%(age)s ago") % {"age": ago(obj.heartbeat_at, obj.clock_now)}
 
     @admin.display(description=_("idle for"), ordering="activity_at")
     def idle_time(self, obj: EditLock) -> str:
-        return ago(obj.activity_at, clock.now()) if obj.activity_at else "-"
+        return ago(obj.activity_at, obj.clock_now) if obj.activity_at else "-"
 
     @admin.display(description=_("state"))
     def lock_state(self, obj: EditLock) -> str:
@@ -129,7 +129,7 @@ class EditLockAdmin(ManagersReadOnlyAdmin):
             "expired": _("expired"),
             "free": _("free"),
         }
-        state = obj.state(clock.now())
+        state = obj.state()
         return format_html(
             '<span class="locks-state locks-state-{}">{}</span>', state, labels[state]
         )

@@ -9,7 +9,6 @@ from django.db import models
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
-from .. import clock
 from ..records import ref_for
 from ..state import LockState
 from .context import LockContext
@@ -45,13 +44,12 @@ class LockPermissionsMixin:
         return ctx.can_edit or request.method == "POST"
 
     def _refuse(self, request, state: LockState, verb: str) -> None:
-        now = clock.now()
-        if state.is_live(now) and state.holder_id != request.user.pk:
+        if state.is_live() and state.holder_id != request.user.pk:
             text = _("%(holder)s is editing this record, so it was not %(verb)s.") % {
                 "holder": state.holder_name,
                 "verb": verb,
             }
-        elif state.is_live(now):
+        elif state.is_live():
             text = _("You are editing this record in another tab, so it was not %(verb)s here.") % {
                 "verb": verb
             }

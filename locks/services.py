@@ -21,7 +21,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
 
 from . import clock, sql
-from .audit import event, write_event, write_events
+from .audit import event, write_event, write_events, write_unannounced
 from .conf import lock_settings
 from .maintenance import StaleLock, release_stale, seconds_until_next_expiry
 from .models import EditLock, LockEvent, live_q
@@ -40,6 +40,7 @@ __all__ = [
     "heartbeat",
     "live_states",
     "new_lease",
+    "record_merge_shown",
     "release",
     "release_stale",
     "request_handover",
@@ -331,6 +332,22 @@ def request_handover(obj: models.Model | RecordRef, user, message: str = "") -> 
         )
 
     return _change(obj, user, message, decide)
+
+
+def record_merge_shown(obj: models.Model | RecordRef, user, state: LockState) -> None:
+    """Record that `user`'s save was refused for an older version and shown as the merge
+    screen (the contention report counts these), with the lock as `state` says it is.
+    One insert, timed by the database's clock; no page is told: no lock changed."""
+    live = state.is_live()
+    write_unannounced(
+        Kind.MERGE_SHOWN,
+        ref_for(obj),
+        state.as_of or clock.expression(),
+        actor_id=user.pk,
+        holder_id=state.holder_id if live else None,
+        lease=state.lease if live else "",
+        fence=state.fence,
+    )
 
 
 # ---------------------------------------------------------------- reads for write paths and lists

@@ -8,7 +8,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from .. import services
+from .. import services, stats
 from ..conf import lock_settings
 from ..models import EditLock, LockEvent
 from ..policy import ago, is_lock_manager
@@ -29,6 +29,11 @@ def record_link(obj) -> str:
     except NoReverseMatch:
         return label
     return format_html('<a href="{}">{}</a>', url, label)
+
+
+def may_read_audit(user) -> bool:
+    """Lock managers and whoever may view lock events read the audit trail and its report."""
+    return is_lock_manager(user) or user.has_perm("locks.view_lockevent")
 
 
 class LockStateFilter(admin.SimpleListFilter):
@@ -95,7 +100,13 @@ class EditLockAdmin(ManagersReadOnlyAdmin):
         return super().get_queryset(request).held().with_clock()
 
     def changelist_view(self, request, extra_context=None):
-        """The console refreshes itself when any lock changes (websocket, else polling)."""
+        """The console refreshes itself when any lock changes (websocket, else polling).
+        Above the list: the contention report over the period `?contention_days=` (1, 7, 30)."""
+        days = stats.period_from(request.GET.get(stats.PERIOD_PARAM))
+        if stats.PERIOD_PARAM in request.GET:
+            # Not a filter of the list: the ChangeList would refuse it (redirect with ?e=1).
+            request.GET = request.GET.copy()
+            del request.GET[stats.PERIOD_PARAM]
         extra_context = {
             **(extra_context or {}),
             "locks_list": {
@@ -103,9 +114,10 @@ class EditLockAdmin(ManagersReadOnlyAdmin):
                 "ws_url": lock_settings.WEBSOCKET_URL,
                 "interval": lock_settings.HEARTBEAT_INTERVAL,
             },
+            "contention": stats.contention_report(days) if may_read_audit(request.user) else None,
         }
         response = super().changelist_view(request, extra_context)
-        return extend_chosen_template(response, "locks/admin/change_list.html")
+        return extend_chosen_template(response, "locks/admin/console.html")
 
     @admin.display(description=_("record"), ordering="object_repr")
     def record(self, obj: EditLock) -> str:

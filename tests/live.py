@@ -56,6 +56,7 @@ class LiveSite:
 
     workdir: Path
     extra_env: dict[str, str] = field(default_factory=dict)
+    database_url: str = ""  # default: an SQLite file in `workdir`
     processes: list[subprocess.Popen] = field(default_factory=list)
 
     @property
@@ -69,7 +70,7 @@ class LiveSite:
             if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}
         }
         env.update(
-            DATABASE_URL=f"sqlite:///{self.db_path}",
+            DATABASE_URL=self.database_url or f"sqlite:///{self.db_path}",
             DEBUG="1",
             DJANGO_SETTINGS_MODULE="project.settings",
             PYTHONUNBUFFERED="1",
@@ -94,7 +95,8 @@ class LiveSite:
         self.manage("migrate", "--noinput", "-v0")
         self.manage("demo")
 
-    def start_server(self) -> str:
+    def start_server(self, extra_env: dict[str, str] | None = None) -> str:
+        """Start one more server process (with `extra_env` on top of the site's)."""
         port = free_port()
         log = open(self.workdir / f"daphne-{port}.log", "w")  # noqa: SIM115 - closed with the process
         proc = subprocess.Popen(
@@ -110,7 +112,7 @@ class LiveSite:
                 "project.asgi:application",
             ],
             cwd=ROOT,
-            env=self.env(),
+            env={**self.env(), **(extra_env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
         )

@@ -17,6 +17,10 @@ class LocksConfig(AppConfig):
         sessions.connect_session_model()
 
         checks.register(lock_checks.check_settings, "locks")
+        checks.register(lock_checks.check_installed_apps, "locks")
+        checks.register(lock_checks.check_channel_layer, "locks")
+        checks.register(lock_checks.check_database, "locks")
+        checks.register(lock_checks.check_redis_layer, "locks")
         checks.register(lock_checks.check_audit_retention, "locks")
         connect_receivers()  # deleting a record removes its lock row
         skew.arm()  # a server whose clock is off the database's says so at its first request

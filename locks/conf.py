@@ -13,7 +13,7 @@ DEFAULTS = {
     "LOCKS_TIMEOUT": 45,
     "LOCKS_HEARTBEAT_INTERVAL": 15,
     "LOCKS_IDLE_TIMEOUT": 30 * 60,
-    "LOCKS_WEBSOCKET_URL": "/ws/locks/",
+    "LOCKS_WEBSOCKET_URL": "auto",
     "LOCKS_AUDIT_RETENTION_DAYS": 180,
 }
 
@@ -39,7 +39,8 @@ class LockSettings:
 
     @property
     def WEBSOCKET_URL(self) -> str:
-        """Where pages open their live-update socket; empty turns live updates off (polling)."""
+        """Where pages open their live-update socket: "auto" (when this server routes it, see
+        locks/live.py), a URL, or "" for HTTP polling only."""
         return self._get("LOCKS_WEBSOCKET_URL")
 
     @property

@@ -23,6 +23,7 @@ from .authority import CONSOLE, Grant
 from .conf import lock_settings
 from .events import CONSOLE_GROUP, record_group, user_group
 from .hub import get_hub
+from .live import channel_layer_configured
 from .policy import LockPolicy, is_lock_manager
 from .records import RecordRef
 from .signals import record_values
@@ -36,6 +37,7 @@ MAX_ROWS = 500  # records one change-list subscription may name
 # Close codes (docs/protocol.md): the session is over (log in again), or not allowed.
 SESSION_ENDED = 4401
 FORBIDDEN = 4403
+NO_CHANNEL_LAYER = 4503  # CHANNEL_LAYERS unset: manage.py check reports locks.E004
 ALLOWED = 1000
 
 
@@ -60,6 +62,9 @@ class LockConsumer(AsyncWebsocketConsumer):
             return
         if not user.is_active or not user.is_staff:
             await self.close(code=FORBIDDEN)
+            return
+        if not channel_layer_configured():
+            await self.close(code=NO_CHANNEL_LAYER)
             return
         self.user = user
         self.topics: set[str] = set()

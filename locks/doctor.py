@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,6 +20,7 @@ from django.utils.module_loading import import_string
 
 from . import skew
 from .conf import lock_settings
+from .live import AUTO, ROUTE, locks_routes
 from .models import EditLock, LockEvent
 
 OK, WARNING, FAILED, SKIPPED = "ok", "warning", "failed", "skipped"
@@ -165,16 +166,16 @@ async def _round_trip(layer) -> None:
 
 
 def check_websocket_route() -> Finding:
-    from .consumers import LockConsumer
-
     wanted = lock_settings.WEBSOCKET_URL
+    if wanted == AUTO:  # pages get the route's own address when this server serves it
+        wanted = ROUTE
     path = getattr(settings, "ASGI_APPLICATION", None)
     if not path:
         return Finding(
             "websocket route", FAILED, "ASGI_APPLICATION is not set", _FIXES["websocket route"]
         )
     application = import_string(path)
-    routes = [route for route, app in _websocket_routes(application) if _is(app, LockConsumer)]
+    routes = locks_routes(application)
     if not routes:
         return Finding(
             "websocket route",
@@ -200,34 +201,6 @@ def check_websocket_route() -> Finding:
             "(locks/routing.py) the same path.",
         )
     return Finding("websocket route", OK, f"{path} routes /{expected} to the lock consumer")
-
-
-def _websocket_routes(application: Any) -> Iterator[tuple[str, Any]]:
-    """(path, endpoint) of every websocket route: ProtocolTypeRouter, then middleware
-    (`.inner`, `.application`), then URLRouters, nested ones included."""
-    mapping = getattr(application, "application_mapping", None)
-    if mapping is None:
-        return
-    yield from _routes_of(mapping.get("websocket"), "")
-
-
-def _routes_of(app: Any, prefix: str) -> Iterator[tuple[str, Any]]:
-    for _ in range(20):  # unwrap middleware
-        if app is None or hasattr(app, "routes"):
-            break
-        app = getattr(app, "inner", None) or getattr(app, "application", None)
-    for route in getattr(app, "routes", None) or []:
-        pattern = str(route.pattern).lstrip("^").rstrip("$")
-        callback = route.callback
-        if hasattr(callback, "routes") or hasattr(callback, "inner"):
-            yield from _routes_of(callback, prefix + pattern)
-        else:
-            yield prefix + pattern, callback
-
-
-def _is(endpoint: Any, consumer: type) -> bool:
-    found = getattr(endpoint, "consumer_class", None)
-    return isinstance(found, type) and issubclass(found, consumer)
 
 
 # ---------------------------------------------------------------- clocks
@@ -284,8 +257,9 @@ _FIXES = {
         "get no live updates and fall back to polling."
     ),
     "websocket route": (
-        "Point ASGI_APPLICATION at an application whose websocket router includes "
-        "locks.routing.websocket_urlpatterns (see project/asgi.py)."
+        "Point ASGI_APPLICATION at an application built with locks.asgi.with_websockets "
+        "(or whose websocket router includes locks.routing.websocket_urlpatterns); see "
+        'docs/install.md, "Live updates".'
     ),
     "clock": (
         "Synchronise this server's clock (NTP, e.g. chrony or systemd-timesyncd) with the "

@@ -41,7 +41,7 @@ class LockPolicy:
         self.lease = lease or ""
         # The database's time the state was read at, so every server judges it alike.
         self.now = now or state.as_of or clock.now()
-        self.live = state.is_live(now)
+        self.live = state.is_live(self.now)
 
     @property
     def is_free(self) -> bool:

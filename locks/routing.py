@@ -1,9 +1,10 @@
-"""Websocket routes of the locks app, mounted by project/asgi.py."""
+"""Websocket routes of the locks app, mounted through `locks.asgi` (docs/install.md)."""
 
 from django.urls import path
 
 from . import consumers
+from .live import ROUTE
 
 websocket_urlpatterns = [
-    path("ws/locks/", consumers.LockConsumer.as_asgi()),
+    path(ROUTE.removeprefix("/"), consumers.LockConsumer.as_asgi()),
 ]

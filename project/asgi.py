@@ -1,4 +1,4 @@
-"""ASGI entry point: HTTP through Django, websockets through the locks app's routes."""
+"""ASGI entry point: HTTP through Django, websockets through the locks app's helper."""
 
 import gc
 import os
@@ -9,11 +9,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "project.settings")
 # Set up Django (apps, settings) before importing anything that touches models.
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
-
-from locks.routing import websocket_urlpatterns  # noqa: E402
+from locks.asgi import with_websockets  # noqa: E402
 
 # A long-lived server holding many sockets: keep everything loaded at start-up out of the
 # collector's way and collect young objects less often, so a full collection does not stall
@@ -21,11 +17,6 @@ from locks.routing import websocket_urlpatterns  # noqa: E402
 gc.freeze()
 gc.set_threshold(50_000, 20, 100)
 
-application = ProtocolTypeRouter(
-    {
-        "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
-    }
-)
+# HTTP through Django; websockets through the locks route behind the session login and an
+# origin check (the helper docs/install.md names).
+application = with_websockets(django_asgi_app)

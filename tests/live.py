@@ -50,6 +50,43 @@ def wait_for_port(port: int, proc: subprocess.Popen, timeout: float = 30.0) -> N
     raise TimeoutError(f"server on port {port} did not answer within {timeout} s")
 
 
+def start_daphne(
+    application: str, cwd: Path, env: dict[str, str], log_dir: Path
+) -> tuple[subprocess.Popen, str]:
+    """daphne serving `application` on a free port, logging to log_dir; (process, base URL)."""
+    port = free_port()
+    log = open(log_dir / f"daphne-{port}.log", "w")  # noqa: SIM115 - closed with the process
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            *DAPHNE_OPTIONS,
+            "-b",
+            "127.0.0.1",
+            "-p",
+            f"{port}",
+            application,
+        ],
+        cwd=cwd,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    wait_for_port(port, proc)
+    return proc, f"http://127.0.0.1:{port}"
+
+
+def stop_processes(processes: list[subprocess.Popen]) -> None:
+    for proc in processes:
+        proc.terminate()
+    for proc in processes:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 @dataclass
 class LiveSite:
     """One database, any number of server processes sharing it."""
@@ -97,37 +134,13 @@ class LiveSite:
 
     def start_server(self, extra_env: dict[str, str] | None = None) -> str:
         """Start one more server process (with `extra_env` on top of the site's)."""
-        port = free_port()
-        log = open(self.workdir / f"daphne-{port}.log", "w")  # noqa: SIM115 - closed with the process
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                *DAPHNE_OPTIONS,
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "project.asgi:application",
-            ],
-            cwd=ROOT,
-            env={**self.env(), **(extra_env or {})},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+        env = {**self.env(), **(extra_env or {})}
+        proc, url = start_daphne("project.asgi:application", ROOT, env, self.workdir)
         self.processes.append(proc)
-        wait_for_port(port, proc)
-        return f"http://127.0.0.1:{port}"
+        return url
 
     def stop(self) -> None:
-        for proc in self.processes:
-            proc.terminate()
-        for proc in self.processes:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_processes(self.processes)
 
     def connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.db_path, timeout=20)

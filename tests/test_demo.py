@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from io import StringIO
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import authenticate
@@ -62,3 +64,29 @@ def test_demo_restores_a_changed_password():
     alice.save()
     run_demo()
     assert authenticate(username="alice", password="demo") is not None
+
+
+def quickstart_runserver_addrport() -> str:
+    """The address the README Quickstart's first block gives `runserver`."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    quickstart = readme.split("## Quickstart", 1)[1]
+    demo_block = quickstart.split("```sh", 1)[1].split("```", 1)[0]
+    return re.search(r"manage\.py runserver (\S+)", demo_block).group(1)
+
+
+@pytest.mark.django_db
+def test_demo_prints_the_address_the_quickstart_serves():
+    addrport = quickstart_runserver_addrport()
+    output = run_demo()
+    assert f"runserver {addrport}`" in output
+    assert f"http://{addrport}/admin/ " in output
+
+
+@pytest.mark.django_db
+def test_demo_prints_the_address_it_is_told():
+    out = StringIO()
+    call_command("demo", "--addrport", "0.0.0.0:9001", stdout=out)
+    assert "http://0.0.0.0:9001/admin/ " in out.getvalue()
+    out = StringIO()
+    call_command("demo", "--addrport", "8123", stdout=out)
+    assert "http://127.0.0.1:8123/admin/ " in out.getvalue()

@@ -282,3 +282,55 @@ async def test_losing_staff_closes_the_socket(bob):
 
     await sync_to_async(unstaff)()
     assert (await wait_closed(socket))["code"] == 4401
+
+
+# ---------------------------------------------------------------- object permissions
+
+
+class GuardedCustomerAdmin(LockedAdminMixin, admin.ModelAdmin):
+    """Staff may see customers they hold an object permission for (django-guardian)."""
+
+    fields = ["name", "email", "phone", "status", "notes"]
+
+    def get_queryset(self, request):
+        from guardian.shortcuts import get_objects_for_user
+
+        return get_objects_for_user(
+            request.user,
+            ["records.view_customer", "records.change_customer"],
+            klass=super().get_queryset(request),
+            any_perm=True,
+        )
+
+    def has_view_permission(self, request, obj=None):
+        if obj is None:
+            return super().has_view_permission(request) or request.user.is_staff
+        return request.user.has_perm("records.view_customer", obj) or super().has_view_permission(
+            request, obj
+        )
+
+
+async def test_object_permissions_decide_what_is_live(alice, customer):
+    from guardian.shortcuts import assign_perm
+
+    other = await sync_to_async(Customer.objects.create)(name="Other Ltd", status="active")
+    dora = await sync_to_async(make_user)("dora")  # staff, no model permission at all
+    await sync_to_async(assign_perm)("records.view_customer", dora, customer)
+    with registered(Customer, GuardedCustomerAdmin):
+        socket = await open_socket(dora)
+        assert (await ask(socket, {"type": "subscribe", "record": record(customer)}))[
+            "type"
+        ] == "subscribed"
+        assert (await ask(socket, {"type": "subscribe", "record": record(other)}))[
+            "code"
+        ] != "subscribed"
+        rows = {"ct": record(other)["ct"], "pks": [customer.pk, other.pk]}
+        assert (await ask(socket, {"type": "subscribe", "rows": rows}))["type"] == "error"
+
+        await sync_to_async(save)(other.pk, notes="not for dora")
+        await sync_to_async(save)(customer.pk, notes="for dora")
+        event = await next_of(socket, "record.saved")
+        assert event["record"]["pk"] == str(customer.pk)
+        assert event["values"]["notes"] == "for dora"
+        assert await nothing_more(socket, "record.saved")
+        await socket.disconnect()

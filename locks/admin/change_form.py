@@ -12,6 +12,7 @@ from django.utils.translation import gettext as _
 
 from .. import services
 from ..conf import lock_settings
+from ..live import websocket_url
 from ..merge import BASE_FIELD, apply_choices, base_with_inlines, form_values, sign_base
 from ..policy import LockPolicy
 from ..records import ref_for
@@ -210,7 +211,7 @@ class ChangeFormLockMixin:
             "ct": ctx.ref.content_type_id,
             "pk": ctx.ref.object_pk,
             "fence": ctx.state.fence,
-            "ws_url": lock_settings.WEBSOCKET_URL,
+            "ws_url": websocket_url(request),
             "lease": ctx.lease,
             "version": version,
             "record_key": ctx.ref.key,

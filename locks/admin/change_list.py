@@ -15,6 +15,7 @@ from django.utils.translation import gettext_lazy
 
 from .. import services
 from ..conf import lock_settings
+from ..live import websocket_url
 from ..records import ref_for
 from ..state import FREE
 from .compose import extend_chosen_template
@@ -122,7 +123,7 @@ class ChangeListLockMixin:
                 "ct": ct.pk,
                 "states_url": reverse(f"{self.admin_site.name}:{self._lock_prefix}_states"),
                 "jsi18n": reverse(f"{self.admin_site.name}:{self._lock_prefix}_jsi18n"),
-                "ws_url": lock_settings.WEBSOCKET_URL,
+                "ws_url": websocket_url(request),
                 "interval": lock_settings.HEARTBEAT_INTERVAL,
             },
         }

@@ -10,6 +10,7 @@ from django.utils.translation import ngettext
 
 from .. import services, stats
 from ..conf import lock_settings
+from ..live import websocket_url
 from ..models import EditLock, LockEvent
 from ..policy import ago, is_lock_manager
 from ..records import RecordRef
@@ -111,7 +112,7 @@ class EditLockAdmin(ManagersReadOnlyAdmin):
             **(extra_context or {}),
             "locks_list": {
                 "console": True,
-                "ws_url": lock_settings.WEBSOCKET_URL,
+                "ws_url": websocket_url(request),
                 "interval": lock_settings.HEARTBEAT_INTERVAL,
             },
             "contention": stats.contention_report(days) if may_read_audit(request.user) else None,

@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.urls import reverse
 
 from records.models import Customer, Order, OrderLine
 
@@ -69,13 +70,26 @@ PRODUCTS = [
 ]
 CUSTOMERS = 60
 ORDERS = 240
+# The address the README Quickstart gives `runserver`; `--addrport` when you serve elsewhere.
+QUICKSTART_ADDRPORT = "127.0.0.1:8000"
+
+
+def admin_url(addrport: str) -> str:
+    """The admin's address on a server started as `runserver ADDRPORT` (port alone: 127.0.0.1)."""
+    host, _, port = addrport.rpartition(":")
+    return f"http://{host or '127.0.0.1'}:{port}{reverse('admin:index')}"
 
 
 class Command(BaseCommand):
     help = "Create the demo users (password 'demo'), permissions, customers and orders. Idempotent."
 
     def add_arguments(self, parser):
-        parser.add_argument("--url", default="http://127.0.0.1:8000/admin/", help="URL to print.")
+        parser.add_argument(
+            "--addrport",
+            default=QUICKSTART_ADDRPORT,
+            help="The address you give `runserver` (or daphne's -b/-p); the printed admin "
+            f"address is built from it. Default: {QUICKSTART_ADDRPORT}, as in the README.",
+        )
 
     @transaction.atomic
     def handle(self, *args, **options):
@@ -132,7 +146,11 @@ class Command(BaseCommand):
                 f"Demo ready: {Customer.objects.count()} customers, {Order.objects.count()} orders."
             )
         )
-        self.stdout.write(f"Open {options['url']} and log in with password '{PASSWORD}' as:")
+        addrport = options["addrport"]
+        self.stdout.write(
+            f"Serve it with `python manage.py runserver {addrport}`, open "
+            f"{admin_url(addrport)} and log in with password '{PASSWORD}' as:"
+        )
         self.stdout.write("  alice, bob  editors")
         self.stdout.write("  carol       lock manager (may take over and release others' locks)")
         self.stdout.write("  admin       superuser")

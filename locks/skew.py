@@ -13,7 +13,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from django.core.signals import request_started
-from django.db import DEFAULT_DB_ALIAS, DatabaseError, connections, router
+from django.db import DEFAULT_DB_ALIAS, connections, router
 from django.utils.dateparse import parse_datetime
 
 from . import clock
@@ -64,8 +64,8 @@ def check_at_first_request(**kwargs) -> None:
     request_started.disconnect(check_at_first_request, dispatch_uid=_UID)
     try:
         skew = measure()
-    except DatabaseError:
-        logger.info("Could not read the database's clock; checking at the next request.")
+    except Exception:  # never fail a request over this: try again at the next one
+        logger.debug("Could not read the database's clock; checking at the next request.")
         arm()
         return
     if abs(skew) > SKEW_LIMIT:

@@ -13,10 +13,13 @@ class LocksConfig(AppConfig):
         from . import checks as lock_checks
         from . import sessions, signals, skew  # noqa: F401  (connect their receivers)
         from .cleanup import connect_receivers
+        from .compat import allow_rfc_close_codes
 
         sessions.connect_session_model()
+        allow_rfc_close_codes()  # daphne could not close a flooding socket with 1008
 
         checks.register(lock_checks.check_settings, "locks")
+        checks.register(lock_checks.check_limits, "locks")
         checks.register(lock_checks.check_installed_apps, "locks")
         checks.register(lock_checks.check_channel_layer, "locks")
         checks.register(lock_checks.check_database, "locks")

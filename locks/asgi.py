@@ -18,12 +18,12 @@ def websocket_application() -> Any:
     that builds its own `ProtocolTypeRouter` (put it under the "websocket" key)."""
     from channels.auth import AuthMiddlewareStack
     from channels.routing import URLRouter
-    from channels.security.websocket import AllowedHostsOriginValidator
 
+    from .origin import OriginValidator
     from .routing import websocket_urlpatterns
 
     live.mark_routed()
-    return AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+    return OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
 
 
 def with_websockets(http_application: Any) -> Any:

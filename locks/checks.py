@@ -16,14 +16,7 @@ def check_settings(app_configs=None, **kwargs) -> list:
         "LOCKS_IDLE_TIMEOUT": lock_settings.IDLE_TIMEOUT,
     }
     for name, value in values.items():
-        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-            problems.append(
-                Error(
-                    f"{name} must be a positive whole number of seconds, not {value!r}.",
-                    hint=f"Set {name} to a number such as the default ({DEFAULTS[name]}).",
-                    id="locks.E001",
-                )
-            )
+        problems += _positive(name, value, "whole number of seconds", "locks.E001")
     if problems:
         return problems
 
@@ -56,6 +49,52 @@ def check_settings(app_configs=None, **kwargs) -> list:
             )
         )
     return problems
+
+
+def check_limits(app_configs=None, **kwargs) -> list:
+    """The abuse limits (docs/protocol.md "Limits"): a bad value would let a flood through or
+    cut off every page."""
+    problems = [
+        *_positive(
+            "LOCKS_SOCKET_RATE",
+            lock_settings.SOCKET_RATE,
+            "number of frames per second",
+            "locks.E030",
+            kinds=(int, float),
+        ),
+        *_positive(
+            "LOCKS_SOCKET_BURST", lock_settings.SOCKET_BURST, "whole number of frames", "locks.E030"
+        ),
+        *_positive(
+            "LOCKS_SOCKET_BACKLOG",
+            lock_settings.SOCKET_BACKLOG,
+            "whole number of frames",
+            "locks.E030",
+        ),
+    ]
+    interval = lock_settings.HANDOVER_REQUEST_INTERVAL
+    if not isinstance(interval, int) or isinstance(interval, bool) or interval < 0:
+        problems.append(
+            Error(
+                f"LOCKS_HANDOVER_REQUEST_INTERVAL must be a whole number of seconds, 0 or more, "
+                f"not {interval!r}.",
+                hint="Set it to a number such as the default (60); 0 turns the limit off.",
+                id="locks.E030",
+            )
+        )
+    return problems
+
+
+def _positive(name: str, value, what: str, check_id: str, kinds: tuple = (int,)) -> list:
+    if isinstance(value, kinds) and not isinstance(value, bool) and value > 0:
+        return []
+    return [
+        Error(
+            f"{name} must be a positive {what}, not {value!r}.",
+            hint=f"Set {name} to a number such as the default ({DEFAULTS[name]}).",
+            id=check_id,
+        )
+    ]
 
 
 # ---------------------------------------------------------------- setups that disable locking

@@ -14,6 +14,12 @@ DEFAULTS = {
     "LOCKS_HEARTBEAT_INTERVAL": 15,
     "LOCKS_IDLE_TIMEOUT": 30 * 60,
     "LOCKS_WEBSOCKET_URL": "auto",
+    # Abuse limits. A page sends a heartbeat every 15 s and a few subscribes and syncs when it
+    # (re)connects: these are far above that, and far below what a flood needs.
+    "LOCKS_SOCKET_RATE": 5,
+    "LOCKS_SOCKET_BURST": 40,
+    "LOCKS_SOCKET_BACKLOG": 32,
+    "LOCKS_HANDOVER_REQUEST_INTERVAL": 60,
     "LOCKS_AUDIT_RETENTION_DAYS": 180,
 }
 
@@ -44,6 +50,26 @@ class LockSettings:
         return self._get("LOCKS_WEBSOCKET_URL")
 
     @property
+    def SOCKET_RATE(self) -> float:
+        """Frames per second one websocket may send, sustained (a token bucket's refill)."""
+        return self._get("LOCKS_SOCKET_RATE")
+
+    @property
+    def SOCKET_BURST(self) -> int:
+        """Frames one websocket may send at once before `SOCKET_RATE` applies."""
+        return self._get("LOCKS_SOCKET_BURST")
+
+    @property
+    def SOCKET_BACKLOG(self) -> int:
+        """Frames of one websocket that may wait to be handled; one more closes the socket."""
+        return self._get("LOCKS_SOCKET_BACKLOG")
+
+    @property
+    def HANDOVER_REQUEST_INTERVAL(self) -> int:
+        """Seconds before the same user may ask the same lease again to hand its record over."""
+        return self._get("LOCKS_HANDOVER_REQUEST_INTERVAL")
+
+    @property
     def AUDIT_RETENTION_DAYS(self) -> int:
         """Days of audit trail `prune_lock_events` keeps; 0 keeps every lock event forever."""
         return self._get("LOCKS_AUDIT_RETENTION_DAYS")
@@ -55,6 +81,10 @@ class LockSettings:
     @property
     def idle_timeout(self) -> timedelta:
         return timedelta(seconds=self.IDLE_TIMEOUT)
+
+    @property
+    def handover_request_interval(self) -> timedelta:
+        return timedelta(seconds=self.HANDOVER_REQUEST_INTERVAL)
 
 
 lock_settings = LockSettings()

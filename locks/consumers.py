@@ -4,7 +4,8 @@ A message is a request like any other: the user must be active staff with a live
 and every topic, heartbeat and sync is decided by the locked ModelAdmin of the model, as the
 admin decides for an HTTP request by that user (locks/authority.py). A socket belongs to its
 session: logout, expiry, deletion, a password change or losing staff status closes it with
-4401. Bad frames get an `error` reply and change nothing. See docs/protocol.md.
+4401. Bad frames get an `error` reply and change nothing; a socket that sends too fast is
+closed with 1008 (locks/frames.py). See docs/protocol.md.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from . import authority, services, sessions
 from .authority import CONSOLE, Grant
 from .conf import lock_settings
 from .events import CONSOLE_GROUP, record_group, user_group
+from .frames import BadFrame, BoundedInboxMixin, parse
 from .hub import get_hub
 from .live import channel_layer_configured
 from .policy import LockPolicy, is_lock_manager
@@ -31,7 +33,6 @@ from .state import display_name
 
 logger = logging.getLogger("locks.consumers")
 
-MAX_FRAME = 16 * 1024  # bytes of one text frame
 MAX_ROWS = 500  # records one change-list subscription may name
 
 # Close codes (docs/protocol.md): the session is over (log in again), or not allowed.
@@ -48,7 +49,7 @@ class BadRequest(Exception):
         self.message = message
 
 
-class LockConsumer(AsyncWebsocketConsumer):
+class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
     # Sockets need no channel of their own: the hub delivers to them in-process.
     channel_layer_alias = "locks.sockets-have-no-channel"
 
@@ -210,16 +211,7 @@ class LockConsumer(AsyncWebsocketConsumer):
         if self.ended:
             return  # the session ended: nothing is answered any more
         try:
-            if bytes_data is not None or text_data is None:
-                raise BadRequest("binary", "Send JSON text frames, not binary ones.")
-            if len(text_data) > MAX_FRAME or len(text_data.encode()) > MAX_FRAME:
-                raise BadRequest("too_large", f"Frames may be at most {MAX_FRAME} bytes.")
-            try:
-                message = json.loads(text_data)
-            except ValueError:
-                raise BadRequest("bad_json", "The frame is not valid JSON.") from None
-            if not isinstance(message, dict) or not isinstance(message.get("type"), str):
-                raise BadRequest("bad_message", 'A message is a JSON object with a "type".')
+            message = parse(text_data, bytes_data)
             request_id = message.get("id") if isinstance(message.get("id"), (int, str)) else None
             handler = getattr(self, "on_" + message["type"].replace(".", "_"), None)
             if handler is None or message["type"] not in HANDLED:
@@ -229,7 +221,7 @@ class LockConsumer(AsyncWebsocketConsumer):
                 if request_id is not None:
                     reply["id"] = request_id
                 await self.send_json(reply)
-        except BadRequest as problem:
+        except (BadRequest, BadFrame) as problem:
             reply = {"type": "error", "code": problem.code, "message": problem.message}
             if request_id is not None:
                 reply["id"] = request_id

@@ -11,6 +11,7 @@ locks in `locks.maintenance` (re-exported here).
 
 from __future__ import annotations
 
+import math
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -19,13 +20,14 @@ from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
+from django.utils.translation import gettext as _
 
 from . import clock, sql
 from .audit import event, write_event, write_events, write_unannounced
 from .conf import lock_settings
 from .maintenance import StaleLock, release_stale, seconds_until_next_expiry
 from .models import EditLock, LockEvent, live_q
-from .policy import LockPolicy, is_lock_manager
+from .policy import LockPolicy, ago, is_lock_manager
 from .records import RecordRef, ref_for
 from .state import FREE, LockState, display_name
 
@@ -67,6 +69,7 @@ class Outcome:
     state: LockState
     lease: str = ""
     detail: str = ""
+    message: str = ""  # for the user, when `detail` alone would not tell them enough
 
 
 def new_lease() -> str:
@@ -318,11 +321,28 @@ def force_release(obj: models.Model | RecordRef, user, reason: str = "") -> Outc
 
 
 def request_handover(obj: models.Model | RecordRef, user, message: str = "") -> Outcome:
-    """Ask the holder to hand the record over; they see it on their page at once."""
+    """Ask the holder to hand the record over; they see it on their page at once.
+
+    A user asks the holder of a record once per `LOCKS_HANDOVER_REQUEST_INTERVAL`: asking
+    again sooner is refused (`detail` "asked-recently", with a message) and writes nothing.
+    A new holder (a new lease, by take-over or after the lock was free) may be asked at once.
+    """
 
     def decide(lock: EditLock | None, state: LockState, now: datetime) -> Change | Outcome:
         if not LockPolicy(state, user, None, now).held_by_other_user:
             return Outcome(False, state, detail="not-held-by-other")
+        asked = _asked_at(lock, user, now)
+        if asked is not None:
+            wait = asked + lock_settings.handover_request_interval - now
+            text = _(
+                "You asked %(holder)s to hand this record over %(ago)s ago; you can ask "
+                "again in %(wait)d s."
+            ) % {
+                "holder": state.holder_name,
+                "ago": ago(asked, now),
+                "wait": math.ceil(wait.total_seconds()),
+            }
+            return Outcome(False, state, detail="asked-recently", message=text)
         return Change(
             Kind.HANDOVER_REQUESTED,
             "requested",
@@ -347,6 +367,32 @@ def record_merge_shown(obj: models.Model | RecordRef, user, state: LockState) ->
         holder_id=state.holder_id if live else None,
         lease=state.lease if live else "",
         fence=state.fence,
+    )
+
+
+def _asked_at(lock: EditLock, user, now: datetime) -> datetime | None:
+    """When `user` last asked for this holding of the lock, if within the interval.
+
+    The lock row names the last asker (reset when the lease changes hands), so a repeat costs
+    no query; only when someone else asked since does the audit trail say whether `user` asked
+    before them.
+    """
+    since = now - lock_settings.handover_request_interval
+    if lock.handover_requested_by_id is None or lock.handover_requested_at <= since:
+        return None  # nobody asked this holder within the interval
+    if lock.handover_requested_by_id == user.pk:
+        return lock.handover_requested_at
+    return (
+        LockEvent.objects.filter(
+            content_type_id=lock.content_type_id,
+            object_pk=lock.object_pk,
+            at__gt=since,
+            kind=Kind.HANDOVER_REQUESTED,
+            actor_id=user.pk,
+            fence=lock.fence,
+        )
+        .values_list("at", flat=True)
+        .first()
     )
 
 

@@ -149,13 +149,18 @@ def request_handover(request: HttpRequest, model_admin, object_id: str) -> HttpR
     message = request.POST.get("message", "").strip()[:MAX_REASON]
     outcome = services.request_handover(obj, request.user, message)
     if wants_json(request):
-        return JsonResponse({"ok": outcome.ok, "detail": outcome.detail})
+        reply = {"ok": outcome.ok, "detail": outcome.detail}
+        if outcome.message:
+            reply["message"] = outcome.message
+        return JsonResponse(reply)
     if outcome.ok:
         messages.success(
             request,
             _("%(holder)s has been asked to hand this record over.")
             % {"holder": outcome.state.holder_name},
         )
+    elif outcome.message:
+        messages.warning(request, outcome.message)
     else:
         messages.info(request, _("Nobody else is editing this record now."))
     return back(model_admin, request, obj)

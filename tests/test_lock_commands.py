@@ -9,7 +9,7 @@ import pytest
 from django.core.management import call_command
 
 from locks import services
-from locks.checks import check_settings
+from locks.checks import check_limits, check_settings
 from locks.models import LockEvent
 
 pytestmark = pytest.mark.django_db
@@ -59,12 +59,16 @@ def test_release_stale_locks_dry_run_then_release(customer, alice, fake_clock):
         ({"LOCKS_HEARTBEAT_INTERVAL": "15"}, ["locks.E001"]),
         ({"LOCKS_IDLE_TIMEOUT": 30}, ["locks.W001"]),
         ({"LOCKS_TIMEOUT": 3600, "LOCKS_IDLE_TIMEOUT": 7200}, ["locks.W002"]),
+        ({"LOCKS_SOCKET_RATE": 0.5, "LOCKS_HANDOVER_REQUEST_INTERVAL": 0}, []),
+        ({"LOCKS_SOCKET_RATE": 0}, ["locks.E030"]),
+        ({"LOCKS_SOCKET_BURST": "40"}, ["locks.E030"]),
+        ({"LOCKS_SOCKET_BACKLOG": -1, "LOCKS_HANDOVER_REQUEST_INTERVAL": 1.5}, ["locks.E030"] * 2),
     ],
 )
 def test_checks_explain_bad_settings(settings, overrides, expected):
     for name, value in overrides.items():
         setattr(settings, name, value)
-    problems = check_settings()
+    problems = check_settings() + check_limits()
     assert [p.id for p in problems] == expected
     for problem in problems:
         assert problem.hint  # every message says how to fix it

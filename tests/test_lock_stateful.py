@@ -102,6 +102,9 @@ class LockMachine(RuleBasedStateMachine):
         self.old_leases: list[str] = []
         self.events: Counter[str] = Counter()
         self.max_fence = 0
+        # When each user last asked each lease (by fence) to hand over: once per
+        # LOCKS_HANDOVER_REQUEST_INTERVAL.
+        self.asked: dict[tuple[str, int], datetime] = {}
 
     def teardown(self) -> None:
         self._clock_context.__exit__(None, None, None)
@@ -275,11 +278,17 @@ class LockMachine(RuleBasedStateMachine):
     def request_handover(self, user):
         model = self.model
         outcome = services.request_handover(self.contact, self.users[user], "please")
+        asked = self.asked.get((user, model.fence))
         if model.live(self.now) and model.holder != user:
+            if asked and self.now - asked < lock_settings.handover_request_interval:
+                assert not outcome.ok, outcome
+                assert outcome.detail == "asked-recently"
+                return
             assert outcome.ok, outcome
             assert outcome.detail == "requested"
             self.events[Kind.HANDOVER_REQUESTED] += 1
             model.handover_by = user
+            self.asked[(user, model.fence)] = self.now
         else:
             assert not outcome.ok, outcome
             assert outcome.detail == "not-held-by-other"

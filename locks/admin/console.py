@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from django.contrib import admin, messages
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
@@ -37,6 +39,12 @@ def may_read_audit(user) -> bool:
     return is_lock_manager(user) or user.has_perm("locks.view_lockevent")
 
 
+def fingerprint(token: str) -> str:
+    """A short, stable name for a lease token, so pages can tell leases apart without showing
+    one: whoever reads a token could heartbeat, save or release as its holder."""
+    return hashlib.sha256(token.encode()).hexdigest()[:8] if token else "-"
+
+
 class LockStateFilter(admin.SimpleListFilter):
     title = _("state")
     parameter_name = "state"
@@ -54,7 +62,12 @@ class LockStateFilter(admin.SimpleListFilter):
 
 class ManagersReadOnlyAdmin(admin.ModelAdmin):
     """Lock rows and audit events are written by the service layer only: the admin shows them
-    (to lock managers too, without the model's view permission) and never edits them."""
+    (to lock managers too, without the model's view permission) and never edits them.
+
+    Lease tokens are credentials: their pages show a fingerprint instead."""
+
+    exclude = ["lease"]
+    readonly_fields = ["lease_fingerprint"]
 
     def has_view_permission(self, request, obj=None) -> bool:
         return is_lock_manager(request.user) or super().has_view_permission(request, obj)
@@ -67,6 +80,10 @@ class ManagersReadOnlyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+    @admin.display(description=_("lease"))
+    def lease_fingerprint(self, obj) -> str:
+        return fingerprint(obj.lease)
 
 
 @admin.register(EditLock)
@@ -82,6 +99,7 @@ class EditLockAdmin(ManagersReadOnlyAdmin):
         "idle_time",
         "lock_state",
     ]
+    exclude = ["lease", "previous_lease"]
     list_filter = [
         LockStateFilter,
         ("content_type", admin.RelatedOnlyFieldListFilter),

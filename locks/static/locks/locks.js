@@ -535,7 +535,7 @@
       event.preventDefault();
       button.disabled = true;
       post(form.action, {}).then(function (reply) {
-        self.status(reply.ok ? gettext("Your request was sent.") : gettext("Nobody else is editing this record now."));
+        self.status(reply.ok ? gettext("Your request was sent.") : reply.message || gettext("Nobody else is editing this record now."));
       }).catch(function () { button.disabled = false; });
     });
   };

@@ -91,3 +91,19 @@ def test_a_server_in_step_with_the_database_says_nothing(alice, armed, caplog):
     with caplog.at_level(logging.WARNING, logger="locks.clock"):
         client_for(alice).get(reverse("admin:index"))
     assert not [r for r in caplog.records if r.name == "locks.clock"]
+
+
+def test_a_failed_clock_check_never_fails_the_request_and_runs_again(
+    alice, fake_clock, armed, caplog, monkeypatch
+):
+    def unreachable():
+        raise OSError("database clock unreachable")
+
+    client = client_for(alice)
+    with monkeypatch.context() as patch:
+        patch.setattr(skew, "measure", unreachable)
+        assert client.get(reverse("admin:index")).status_code == 200
+    fake_clock.advance(-60)  # now this server is behind: the next request checks again
+    with caplog.at_level(logging.WARNING, logger="locks.clock"):
+        client.get(reverse("admin:index"))
+    assert any("s behind the database's" in r.getMessage() for r in caplog.records)

@@ -32,6 +32,8 @@ class LockState:
     # The lock clock's time (the database's) when this state was read or written: what
     # liveness and ages are measured against, whichever server looks at it.
     as_of: datetime | None = None
+    handover_requested_by_id: int | None = None
+    unsaved: bool = False  # the holder's page reported unsaved changes
 
     @classmethod
     def from_lock(cls, lock: EditLock | None) -> LockState:
@@ -51,6 +53,8 @@ class LockState:
             else "",
             handover_requested_at=lock.handover_requested_at,
             as_of=getattr(lock, "clock_now", None),
+            handover_requested_by_id=lock.handover_requested_by_id,
+            unsaved=lock.unsaved,
         )
 
     def _now(self, now: datetime | None) -> datetime:
@@ -83,6 +87,8 @@ class LockState:
             "idle_seconds": _seconds_since(self.activity_at, now) if live else None,
             "held_seconds": _seconds_since(self.acquired_at, now) if live else None,
             "handover_requested_by": self.handover_requested_by if live else "",
+            "handover_requested_by_id": self.handover_requested_by_id if live else None,
+            "unsaved": self.unsaved if live else False,
         }
 
 

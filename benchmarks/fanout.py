@@ -93,38 +93,32 @@ def manage(env: dict[str, str], *args: str) -> None:
         raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{out.stdout}\n{out.stderr}")
 
 
-def start_server(env: dict[str, str], port: int, log_path: Path) -> subprocess.Popen:
+def start_server(
+    env: dict[str, str], port: int, log_path: Path, application: str = APPLICATION
+) -> subprocess.Popen:
+    """daphne serving `application`, as deployed (`--websocket_connect_timeout 30`)."""
+    argv = ["-m", "daphne", "--websocket_connect_timeout", "30", "-b", HOST, "-p", str(port)]
+    return serve([sys.executable, *argv, application], env, port, log_path)
+
+
+def serve(argv: list[str], env: dict[str, str], port: int, log_path: Path) -> subprocess.Popen:
+    """Start a server process (output to `log_path`) and wait until its port answers."""
+    name = Path(argv[2] if argv[1] == "-m" else argv[0]).name
     log = open(log_path, "w")  # noqa: SIM115 - lives as long as the server
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "daphne",
-            "--websocket_connect_timeout",
-            "30",
-            "-b",
-            HOST,
-            "-p",
-            str(port),
-            APPLICATION,
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     log.close()  # the child has its own copy
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"daphne exited with {proc.returncode}; see {log_path}")
+            raise RuntimeError(f"{name} exited with {proc.returncode}; see {log_path}")
         try:
             with socket.create_connection((HOST, port), timeout=0.5):
                 return proc
         except OSError:
             time.sleep(0.1)
     proc.kill()
-    raise TimeoutError(f"daphne did not answer on port {port} within 60 s")
+    proc.wait()
+    raise TimeoutError(f"{name} did not answer on port {port} within 60 s")
 
 
 def stop_server(proc: subprocess.Popen | None) -> None:
@@ -213,6 +207,17 @@ class Site:
         return f"http://{HOST}:{self.port}"
 
 
+def build_site(workdir: Path, redis_url: str) -> dict[str, str]:
+    """The throw-away demo site in `workdir` (migrated, demo data loaded), Django set up in
+    this process on it; returns the servers' environment."""
+    env = site_env(workdir, redis_url, secrets.token_urlsafe(50))
+    print(f"Preparing a throw-away site in {workdir} (Redis {redis_url}) ...", flush=True)
+    manage(env, "migrate", "--noinput", "-v0")
+    manage(env, "demo")
+    setup_django(env)
+    return env
+
+
 def setup_django(env: dict[str, str]) -> None:
     os.environ.update(env)
     if str(ROOT) not in sys.path:
@@ -222,8 +227,8 @@ def setup_django(env: dict[str, str]) -> None:
     django.setup()
 
 
-def login_session() -> tuple[str, int]:
-    """A logged-in session for the demo user, as /admin/login/ would create it."""
+def login_session(username: str = USER) -> tuple[str, int]:
+    """A logged-in session for a demo user, as /admin/login/ would create it."""
     from django.contrib.auth import (
         BACKEND_SESSION_KEY,
         HASH_SESSION_KEY,
@@ -232,7 +237,7 @@ def login_session() -> tuple[str, int]:
     )
     from django.contrib.sessions.backends.db import SessionStore
 
-    user = get_user_model().objects.get(username=USER)
+    user = get_user_model().objects.get(username=username)
     session = SessionStore()
     session[SESSION_KEY] = str(user.pk)
     session[BACKEND_SESSION_KEY] = "django.contrib.auth.backends.ModelBackend"
@@ -908,11 +913,7 @@ def main() -> None:
     server: subprocess.Popen | None = None
     site: Site | None = None
     try:
-        env = site_env(workdir, redis_url, secrets.token_urlsafe(50))
-        print(f"Preparing a throw-away site in {workdir} (Redis {redis_url}) ...", flush=True)
-        manage(env, "migrate", "--noinput", "-v0")
-        manage(env, "demo")
-        setup_django(env)
+        env = build_site(workdir, redis_url)
         cookie, user_id = login_session()
         ct, pks = demo_records()
         from django.conf import settings

@@ -62,6 +62,7 @@ HANDSHAKE_TIMEOUT = 30.0  # daphne's --websocket_connect_timeout, as deployed
 GIVE_UP = 60.0  # seconds after the server accepts: a page not back by then is reported
 TARGETS = {
     "ours-daphne": (OURS, "daphne"),
+    "before-daphne": (OURS, "daphne"),  # --before: the same, served from another checkout
     "ours-uvicorn": (OURS, "uvicorn"),
     "bare-uvicorn": (BARE, "uvicorn"),
 }
@@ -103,9 +104,12 @@ def argv_for(name: str, port: int) -> list[str]:
     ]
 
 
-def launch(argv: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
+def launch(
+    argv: list[str], env: dict[str, str], log_path: Path, cwd: Path = ROOT
+) -> subprocess.Popen:
+    """The server runs from `cwd` (`python -m` imports the project from there)."""
     with open(log_path, "a") as log:
-        return subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        return subprocess.Popen(argv, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
 async def accepting(port: int, proc: subprocess.Popen, timeout: float = 120.0) -> float:
@@ -145,19 +149,21 @@ class ReconnectingPage:
         self.page: Page | None = None
         self.next_id = 0
 
-    async def ask(self, page: Page, message: dict[str, Any], answer: str) -> dict[str, Any]:
-        """A request as the page asks it: by id, answered within REQUEST_TIMEOUT or failed."""
+    async def ask(
+        self, page: Page, message: dict[str, Any], answer: str, timeout: float = REQUEST_TIMEOUT
+    ) -> dict[str, Any]:
+        """A request as the page asks it: by id, answered within `timeout` or failed."""
         self.next_id += 1
         page.send({**message, "id": self.next_id})
-        deadline = time.monotonic() + REQUEST_TIMEOUT
+        deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TimeoutError(f"no {answer} within {REQUEST_TIMEOUT:.0f} s")
+                raise TimeoutError(f"no {answer} within {timeout:.0f} s")
             try:
                 reply = await page.reply(left)
             except TimeoutError:
-                raise TimeoutError(f"no {answer} within {REQUEST_TIMEOUT:.0f} s") from None
+                raise TimeoutError(f"no {answer} within {timeout:.0f} s") from None
             if reply.get("type") == "closed":
                 raise ConnectionError(f"closed before {answer}")
             if reply.get("id") == self.next_id:
@@ -165,7 +171,7 @@ class ReconnectingPage:
                     raise ConnectionError(f"{answer} refused: {reply.get('code')}")
                 return reply
 
-    async def open(self) -> Page:
+    async def open(self, timeout: float = REQUEST_TIMEOUT) -> Page:
         page = await asyncio.wait_for(open_page(self.url, self.site, Quiet()), HANDSHAKE_TIMEOUT)
         if self.record is not None:
             try:
@@ -173,6 +179,7 @@ class ReconnectingPage:
                     page,
                     {"type": "subscribe", "record": self.record, "presence": True},
                     "subscribed",
+                    timeout,
                 )
             except BaseException:
                 page.transport and page.transport.abort()
@@ -259,12 +266,13 @@ async def storm(
     records: list[dict[str, Any]],
     hold_down: float = 0.0,
 ) -> Round:
-    ours = name.startswith("ours")
+    ours = not name.startswith("bare")
+    cwd = Path(args.before) if name.startswith("before") else ROOT
     result = Round(name, pages)
     port = free_port()
     log_path = workdir / f"{name}.log"
     env = {**env, "CSRF_TRUSTED_ORIGINS": f"http://{HOST}:{port}"}
-    proc = launch(argv_for(name, port), env, log_path)
+    proc = launch(argv_for(name, port), env, log_path, cwd)
     log = ServerLog(log_path)
     clients: list[ReconnectingPage] = []
     try:
@@ -285,7 +293,8 @@ async def storm(
         pending = list(clients)
         while pending:
             burst, pending = pending[: args.burst], pending[args.burst :]
-            results = await asyncio.gather(*(c.open() for c in burst), return_exceptions=True)
+            opening = (c.open(HANDSHAKE_TIMEOUT) for c in burst)  # not timed: be patient
+            results = await asyncio.gather(*opening, return_exceptions=True)
             for client, page in zip(burst, results, strict=True):
                 if isinstance(page, Page):
                     client.page = page
@@ -304,7 +313,7 @@ async def storm(
         await asyncio.to_thread(proc.wait)
         if hold_down:  # the bare server starts in no time: keep it down as long as ours was
             await asyncio.sleep(max(0.0, hold_down - (time.monotonic() - killed)))
-        proc = launch(argv_for(name, port), env, log_path)  # a supervisor restarts it at once
+        proc = launch(argv_for(name, port), env, log_path, cwd)  # a supervisor restarts it at once
         accept_at = await accepting(port, proc)
         accepted.set_result(accept_at)
         result.down_s = accept_at - killed
@@ -377,12 +386,19 @@ def parse_args() -> argparse.Namespace:
         help="keep the bare server down as long as ours took to restart (the pages are then "
         "at the same point of their backoff when it accepts)",
     )
+    parser.add_argument(
+        "--before",
+        help="a checkout of an earlier commit (e.g. `git worktree add /tmp/before main`): "
+        "target before-daphne serves it, taking turns with the others in the same run",
+    )
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]
     unknown = set(args.targets) - set(TARGETS)
     if unknown:
         parser.error(f"unknown target(s): {', '.join(sorted(unknown))}")
+    if "before-daphne" in args.targets and not args.before:
+        parser.error("target before-daphne needs --before PATH")
     return args
 
 
@@ -394,9 +410,9 @@ async def run_all(
         turn = number % len(args.targets)
         for name in args.targets[turn:] + args.targets[:turn]:
             print(f"  round {number + 1}: {name}", flush=True)
-            ours_down = [r.down_s for r in rounds if r.target.startswith("ours")]
+            ours_down = [r.down_s for r in rounds if not r.target.startswith("bare")]
             hold = ours_down[-1] if ours_down and args.same_downtime else 0.0
-            if name.startswith("ours"):
+            if not name.startswith("bare"):
                 hold = 0.0
             rounds.append(await storm(name, args.pages, args, env, workdir, sites, records, hold))
             s = rounds[-1].summary()

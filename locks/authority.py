@@ -8,6 +8,8 @@ change form show. A model without a locked ModelAdmin is not served at all.
 
 from __future__ import annotations
 
+import functools
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -32,6 +34,12 @@ ROW_SENSITIVE = (
     "get_readonly_fields",
     "get_form",
 )
+
+
+# The hooks that decide which fields a change form shows. When a ModelAdmin's class answers
+# none of them itself, Django's answer depends on neither the user nor the row (`get_form`
+# is asked with change=False), so the field set is worked out once per ModelAdmin.
+FIELD_HOOKS = ("get_fields", "get_fieldsets", "get_exclude", "get_readonly_fields", "get_form")
 
 
 @dataclass(frozen=True)
@@ -80,8 +88,13 @@ def request_for(user, scope: dict[str, Any] | None = None) -> HttpRequest:
 def is_dynamic(model_admin) -> bool:
     """True when the ModelAdmin's class answers a ROW_SENSITIVE question itself (not Django's
     default, not this app's mixin): its answer may change with the row."""
-    for name in ROW_SENSITIVE:
-        for klass in type(model_admin).__mro__:
+    return _overrides(type(model_admin), ROW_SENSITIVE)
+
+
+@functools.cache
+def _overrides(admin_class: type, hooks: tuple[str, ...]) -> bool:
+    for name in hooks:
+        for klass in admin_class.__mro__:
             if name in vars(klass):
                 module = klass.__module__
                 if not module.startswith(("django.contrib.admin.", "locks.")):
@@ -90,9 +103,25 @@ def is_dynamic(model_admin) -> bool:
     return False
 
 
+_static_fields: weakref.WeakKeyDictionary[Any, frozenset[str]] = weakref.WeakKeyDictionary()
+
+
 def visible_fields(model_admin, request: HttpRequest, obj: models.Model | None) -> frozenset[str]:
     """Names of the model fields that user's change form shows for `obj` (editable or
-    read-only), as the admin lays them out: fieldsets, fields, exclude."""
+    read-only), as the admin lays them out: fieldsets, fields, exclude.
+
+    Asked for every subscription; a ModelAdmin that answers no FIELD_HOOKS itself shows
+    every user every row the same fields, so its answer is kept (per ModelAdmin instance,
+    never per user), and building its form class is not repeated for each socket."""
+    if _overrides(type(model_admin), FIELD_HOOKS):
+        return _visible_fields(model_admin, request, obj)
+    fields = _static_fields.get(model_admin)
+    if fields is None:
+        fields = _static_fields[model_admin] = _visible_fields(model_admin, request, obj)
+    return fields
+
+
+def _visible_fields(model_admin, request: HttpRequest, obj: models.Model | None) -> frozenset[str]:
     shown = set(flatten_fieldsets(model_admin.get_fieldsets(request, obj)))
     concrete = {f.name for f in model_admin.model._meta.concrete_fields}
     return frozenset(shown & concrete - {"version"})

@@ -15,6 +15,7 @@ import json
 import logging
 from typing import Any
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.contenttypes.models import ContentType
@@ -72,7 +73,10 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
         # What each record topic was granted: the record and the fields that may travel.
         self.grants: dict[str, Grant] = {}
         self.records: dict[str, RecordRef] = {}
-        self.session = await database_sync_to_async(sessions.SessionBinding.of)(self.scope)
+        # Bound at the handshake (locks.handshake), in the trip that read the user.
+        self.session = self.scope.get(sessions.SCOPE_KEY) or await database_sync_to_async(
+            sessions.SessionBinding.of
+        )(self.scope)
         self.hub = await get_hub()
         await self.accept()
         # Changes to this user (logout, password, rights) reach the socket at once.
@@ -90,6 +94,16 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
                 "timeout": lock_settings.TIMEOUT,
             }
         )
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """As Channels dispatches, without its trip to the database thread before every
+        message (`aclose_old_connections`): every handler here that reads the database does
+        so through `database_sync_to_async`, which closes old connections itself. One trip
+        per message, not two (benchmarks/reconnect_storm.py)."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def disconnect(self, code: int) -> None:
         watch = getattr(self, "session_watch", None)

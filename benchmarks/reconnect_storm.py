@@ -314,6 +314,14 @@ async def storm(
         if hold_down:  # the bare server starts in no time: keep it down as long as ours was
             await asyncio.sleep(max(0.0, hold_down - (time.monotonic() - killed)))
         proc = launch(argv_for(name, port), env, log_path, cwd)  # a supervisor restarts it at once
+        spy = None
+        if args.py_spy and not name.startswith("bare"):  # where the restarted server spends time
+            out = f"{args.py_spy}-{name}.txt"
+            spy = subprocess.Popen(
+                ["py-spy", "record", "-p", str(proc.pid), "-d", "30", "-f", "raw", "-o", out],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
         accept_at = await accepting(port, proc)
         accepted.set_result(accept_at)
         result.down_s = accept_at - killed
@@ -330,6 +338,8 @@ async def storm(
             if outcome.synced_at is not None:
                 result.synced_s.append(outcome.synced_at - accept_at)
         result.server_errors.update(log.new_errors())
+        if spy is not None:
+            spy.wait()
     finally:
         for client in clients:
             if client.page is not None and client.page.transport is not None:
@@ -391,6 +401,7 @@ def parse_args() -> argparse.Namespace:
         help="a checkout of an earlier commit (e.g. `git worktree add /tmp/before main`): "
         "target before-daphne serves it, taking turns with the others in the same run",
     )
+    parser.add_argument("--py-spy", help="profile the restarted server (py-spy raw stacks)")
     parser.add_argument("--json", help="also write the figures to this file")
     args = parser.parse_args()
     args.targets = [t.strip() for t in args.targets.split(",") if t.strip()]

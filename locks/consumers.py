@@ -16,7 +16,6 @@ import logging
 from typing import Any
 
 from channels.consumer import get_handler_name
-from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.contenttypes.models import ContentType
 
@@ -31,6 +30,7 @@ from .policy import LockPolicy, is_lock_manager
 from .records import RecordRef
 from .signals import record_values
 from .state import display_name
+from .trips import database_sync_to_async
 
 logger = logging.getLogger("locks.consumers")
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 from typing import Any
 
 from channels.auth import AuthMiddleware, get_user
-from channels.db import database_sync_to_async
 from channels.sessions import CookieMiddleware, SessionMiddleware
 
 from .sessions import SCOPE_KEY, SessionBinding
+from .trips import database_sync_to_async
 
 
 def user_and_binding(scope: dict[str, Any]) -> tuple[Any, SessionBinding]:

@@ -8,27 +8,28 @@ from typing import Any
 from . import events
 from .models import LockEvent
 from .records import RecordRef
-from .state import LockState
+from .state import LockState, display_name
 
 
 def event(
     kind: str,
     ref: RecordRef,
     *,
-    actor_id: int | None,
+    actor,
     holder_id: int | None,
     lease: str,
     fence: int,
     at: datetime,
     reason: str = "",
 ) -> LockEvent:
-    """One unsaved audit row."""
+    """One unsaved audit row. `actor` is the user who did it (None: the system); the row
+    keeps the object, so announcing it can name them without a query."""
     return LockEvent(
         kind=kind,
         content_type_id=ref.content_type_id,
         object_pk=ref.object_pk,
         object_repr=ref.object_repr,
-        actor_id=actor_id,
+        actor=actor,
         holder_id=holder_id,
         lease=lease,
         fence=fence,
@@ -37,30 +38,51 @@ def event(
     )
 
 
-def write_event(kind: str, ref: RecordRef, state: LockState, now: datetime, **fields: Any) -> None:
-    """Record one audit event and announce it after commit."""
-    write_events([event(kind, ref, at=now, **fields)], ref, state, now)
+def write_event(
+    kind: str,
+    ref: RecordRef,
+    state: LockState,
+    now: datetime,
+    *,
+    extra: dict[str, Any] | None = None,
+    **fields: Any,
+) -> None:
+    """Record one audit event and announce it after commit; `extra` adds fields to the
+    announced event only (as the declined requester of `lock.handover_declined`)."""
+    write_events([event(kind, ref, at=now, **fields)], ref, state, now, extra=extra)
 
 
-def write_events(rows: list[LockEvent], ref: RecordRef, state: LockState, now: datetime) -> None:
+def write_events(
+    rows: list[LockEvent],
+    ref: RecordRef,
+    state: LockState,
+    now: datetime,
+    *,
+    extra: dict[str, Any] | None = None,
+) -> None:
     """Record audit events in one insert and announce each after commit; `state` is the lock
     as the events leave it."""
     if rows:
         LockEvent.objects.bulk_create(rows)
-        _announce(rows, ref, state, now)
+        _announce(rows, ref, state, now, extra or {})
 
 
-def _announce(rows: list[LockEvent], ref: RecordRef, state: LockState, now: datetime) -> None:
+def _announce(
+    rows: list[LockEvent], ref: RecordRef, state: LockState, now: datetime, extra: dict[str, Any]
+) -> None:
+    lock = state.as_public_dict(now)
     for row in rows:
         events.publish(
-            {
-                "type": events.KIND_TO_EVENT[row.kind],
-                "record": events.record_payload(ref),
-                "lock": state.as_public_dict(now),
-                "actor_id": row.actor_id,
-                "holder_id": row.holder_id,
-                "fence": row.fence,
-                "reason": row.reason,
-                "at": now.isoformat(),
-            }
+            events.lock_event(
+                events.KIND_TO_EVENT[row.kind],
+                ref,
+                lock,
+                now,
+                actor_id=row.actor_id,
+                actor=display_name(row.actor) if row.actor_id else "",
+                holder_id=row.holder_id,
+                fence=row.fence,
+                reason=row.reason,
+                **extra,
+            )
         )

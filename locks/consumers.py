@@ -378,7 +378,14 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
         lease = message.get("lease")
         if not isinstance(lease, str) or len(lease) > 64:
             raise BadRequest("bad_message", "A heartbeat carries the page's lease.")
-        outcome = services.heartbeat(ref, self.user, lease, message.get("active") is True)
+        unsaved = message.get("unsaved")  # true/false; anything else keeps the stored flag
+        outcome = services.heartbeat(
+            ref,
+            self.user,
+            lease,
+            message.get("active") is True,
+            unsaved if isinstance(unsaved, bool) else None,
+        )
         return {
             "type": "heartbeat.result",
             **self._state(ref, outcome.state, lease if outcome.ok else None),
@@ -403,12 +410,19 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
         return reply
 
     def _state(self, ref: RecordRef, state, lease: str | None) -> dict[str, Any]:
+        """The lock as this user's page sees it, in the ModelAdmin's lock mode."""
         now = clock.now()
-        policy = LockPolicy(state, self.user, lease, now)
+        model_admin = self._admin(ref.content_type_id)
+        if model_admin is not None:
+            policy = model_admin.lock_policy(state, self._request(), lease, now)
+        else:
+            policy = LockPolicy(state, self.user, lease, now)
         return {
             "record": {"ct": ref.content_type_id, "pk": ref.object_pk, "key": ref.key},
             "lock": state.as_public_dict(now),
             "can_edit": policy.can_edit,
+            "advisory": policy.advisory,
+            "can_decline_handover": policy.can_decline_handover,
             "message": policy.get_message(),
         }
 

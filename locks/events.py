@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from datetime import datetime
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -31,6 +32,8 @@ LOCK_IDLE_RELEASED = "lock.idle_released"
 LOCK_TAKEN_OVER = "lock.taken_over"
 LOCK_FORCE_RELEASED = "lock.force_released"
 LOCK_HANDOVER_REQUESTED = "lock.handover_requested"
+LOCK_HANDOVER_DECLINED = "lock.handover_declined"
+LOCK_UNSAVED = "lock.unsaved"  # the holder's unsaved-changes flag flipped (no audit row)
 RECORD_SAVED = "record.saved"
 RECORD_CREATED = "record.created"
 RECORD_DELETED = "record.deleted"
@@ -44,6 +47,7 @@ KIND_TO_EVENT = {
     "taken_over": LOCK_TAKEN_OVER,
     "force_released": LOCK_FORCE_RELEASED,
     "handover_requested": LOCK_HANDOVER_REQUESTED,
+    "handover_declined": LOCK_HANDOVER_DECLINED,
 }
 
 #: Sent after commit with `event` (a dict: "type" plus payload). The live-update layer and
@@ -134,6 +138,36 @@ def topics_for(event: dict[str, Any]) -> list[str]:
     if event["type"] not in RECORD_EVENTS:
         topics.append(CONSOLE_GROUP)
     return topics
+
+
+def lock_event(
+    event_type: str,
+    ref: RecordRef,
+    lock: dict[str, Any],
+    at: datetime,
+    *,
+    actor_id: int | None,
+    actor: str,
+    holder_id: int | None,
+    fence: int,
+    reason: str = "",
+    **extra: Any,
+) -> dict[str, Any]:
+    """Every lock.* event has this shape (docs/protocol.md, "Lock events"): `lock` is the
+    public lock afterwards; `actor` names who did it ("" when the system did) so a displaced
+    holder can be told who and why."""
+    return {
+        "type": event_type,
+        "record": record_payload(ref),
+        "lock": lock,
+        "actor_id": actor_id,
+        "actor": actor,
+        "holder_id": holder_id,
+        "fence": fence,
+        "reason": reason,
+        "at": at.isoformat(),
+        **extra,
+    }
 
 
 def record_payload(ref: RecordRef) -> dict[str, Any]:

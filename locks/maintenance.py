@@ -54,7 +54,7 @@ def release_stale(*, dry_run: bool = False, actor=None) -> list[StaleLock]:
                 ref,
                 FREE,
                 now,
-                actor_id=actor.pk if actor else None,
+                actor=actor,
                 holder_id=lock.holder_id,
                 lease=lock.lease,
                 fence=lock.fence,

@@ -108,13 +108,19 @@ class MergeField:
 def merge_fields(
     form_class, current: models.Model, bound_form: forms.BaseForm, base_token: str | None
 ) -> list[MergeField]:
-    """Every field where the stored value and the submitted value differ."""
-    theirs = form_values(form_class(instance=current))
+    """Every field where the stored value and the submitted value differ (as the field itself
+    compares them: a split date and time, a set of choices; disabled fields are never posted)."""
+    stored_form = form_class(instance=current)
+    theirs = form_values(stored_form)
     yours = posted_values(bound_form)
     base = read_base(base_token) or {}
     result = []
     for name, field in record_fields(bound_form).items():
-        if theirs.get(name, "") == yours.get(name, ""):
+        if theirs.get(name, "") == yours.get(name, "") or field.disabled:
+            continue
+        if name in stored_form.fields and not field.has_changed(
+            stored_form.get_initial_for_field(stored_form.fields[name], name), bound_form[name].data
+        ):
             continue
         b = base.get(name, theirs.get(name, ""))
         result.append(

@@ -79,6 +79,11 @@ class EditLock(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
     )
     handover_requested_at = models.DateTimeField(null=True, blank=True)
+    # The holder's page says it has unsaved changes (viewers are told when this flips).
+    # `previous_unsaved` is the flag as the last heartbeat found it: the heartbeat's one
+    # statement sets both, so the service reads back whether it flipped.
+    unsaved = models.BooleanField(_("unsaved changes"), default=False, db_default=False)
+    previous_unsaved = models.BooleanField(default=False, db_default=False)
 
     objects = EditLockQuerySet.as_manager()
 
@@ -127,6 +132,7 @@ class LockEvent(models.Model):
         TAKEN_OVER = "taken_over", _("taken over")
         FORCE_RELEASED = "force_released", _("force-released")
         HANDOVER_REQUESTED = "handover_requested", _("handover requested")
+        HANDOVER_DECLINED = "handover_declined", _("handover declined")
         MERGE_SHOWN = "merge_shown", _("merge screen shown")
 
     kind = models.CharField(_("event"), max_length=20, choices=Kind.choices, db_index=True)

@@ -17,6 +17,8 @@ from django.utils.translation import ngettext
 from .state import LockState
 
 MANAGE_PERMISSION = "locks.manage_locks"
+ADVISORY = "advisory"  # ModelAdmin.lock_mode: warn who else edits, make nobody read-only
+PESSIMISTIC = "pessimistic"
 
 
 def ago(then: datetime, now: datetime) -> str:
@@ -32,12 +34,18 @@ def is_lock_manager(user) -> bool:
 
 
 class LockPolicy:
-    def __init__(self, state: LockState, user, lease: str | None, now: datetime) -> None:
+    """`advisory`: the lock only says who else is editing; nobody is made read-only, and
+    the version guard (with its merge screen) protects the data."""
+
+    def __init__(
+        self, state: LockState, user, lease: str | None, now: datetime, *, advisory: bool = False
+    ) -> None:
         self.state = state
         self.user = user
         self.lease = lease or ""
         self.now = now
         self.live = state.is_live(now)
+        self.advisory = advisory
 
     @property
     def is_free(self) -> bool:
@@ -63,11 +71,23 @@ class LockPolicy:
 
     @property
     def is_view_only(self) -> bool:
-        return self.live and not self.can_edit
+        return self.live and not self.can_edit and not self.advisory
+
+    @property
+    def may_write(self) -> bool:
+        """This tab may save: it holds the lease, or the lock is only advisory."""
+        return self.can_edit or self.advisory
+
+    @property
+    def holder_has_unsaved(self) -> bool:
+        """The holder's page reported unsaved changes (when the lock records it)."""
+        return self.live and bool(getattr(self.state, "unsaved", False))
 
     @property
     def can_take_over(self) -> bool:
         """The same user's other tab, or a manager, may take a live lock."""
+        if self.advisory:
+            return False  # nothing to take: everyone may edit
         return self.held_in_other_tab or (self.held_by_other_user and is_lock_manager(self.user))
 
     @property
@@ -76,10 +96,17 @@ class LockPolicy:
 
     @property
     def can_request_handover(self) -> bool:
-        return self.held_by_other_user and not is_lock_manager(self.user)
+        return self.held_by_other_user and not is_lock_manager(self.user) and not self.advisory
+
+    @property
+    def can_decline_handover(self) -> bool:
+        """This tab holds the lock and someone asked for it."""
+        return self.can_edit and self.state.handover_requested_by_id is not None
 
     def get_message(self) -> str:
         """The banner text for this user, in their language."""
+        if self.advisory:
+            return self._advisory_message()
         if not self.live:
             return _("Nobody is editing this record.")
         if self.can_edit:
@@ -92,6 +119,37 @@ class LockPolicy:
             "ago": ago(self.state.activity_at, self.now),
         }
 
+    def _advisory_message(self) -> str:
+        if not self.live:
+            return _("Nobody else is editing this record.")
+        if self.can_edit:
+            return _(
+                "You are editing this record. Others may edit it too: if someone saves first, "
+                "you choose what to keep when you save."
+            )
+        if self.held_in_other_tab:
+            return _("You are also editing this record in another tab.")
+        values = {
+            "holder": self.state.holder_name,
+            "ago": ago(self.state.activity_at, self.now),
+        }
+        if self.holder_has_unsaved:
+            return (
+                _(
+                    "%(holder)s is editing this record too and has unsaved changes (active "
+                    "%(ago)s ago). You may edit it as well: if they save first, you choose what "
+                    "to keep when you save."
+                )
+                % values
+            )
+        return (
+            _(
+                "%(holder)s is editing this record too (active %(ago)s ago). You may edit it as "
+                "well: if they save first, you choose what to keep when you save."
+            )
+            % values
+        )
+
     def get_context(self) -> dict:
         return {
             "state": self.state,
@@ -103,5 +161,8 @@ class LockPolicy:
             "can_take_over": self.can_take_over,
             "can_release": self.can_release,
             "can_request_handover": self.can_request_handover,
+            "advisory": self.advisory,
+            "holder_has_unsaved": self.holder_has_unsaved,
+            "can_decline_handover": self.can_decline_handover,
             "message": self.get_message(),
         }

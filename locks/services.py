@@ -22,7 +22,7 @@ from django.core.exceptions import PermissionDenied
 from django.db import models, transaction
 from django.utils.translation import gettext as _
 
-from . import clock, sql
+from . import clock, events, sql
 from .audit import event, write_event, write_events
 from .conf import lock_settings
 from .maintenance import StaleLock, release_stale, seconds_until_next_expiry
@@ -37,6 +37,7 @@ __all__ = [
     "StaleLock",
     "acquire",
     "check_lease",
+    "decline_handover",
     "force_release",
     "get_state",
     "heartbeat",
@@ -80,6 +81,24 @@ def get_state(obj: models.Model | RecordRef) -> LockState:
     return LockState.from_lock(sql.read(ref_for(obj)))
 
 
+def _holding(
+    user, lease: str, fence: int, acquired_at: Any, activity_at: Any, now: datetime, unsaved: Any
+) -> LockState:
+    """The lock as a statement that just gave or renewed `user`'s lease returned it (raw
+    values: SQLite returns text and 0/1), without reading the row again."""
+    return LockState(
+        holder_id=user.pk,
+        holder_name=display_name(user),
+        lease=lease,
+        fence=fence,
+        acquired_at=sql.as_datetime(acquired_at),
+        heartbeat_at=now,
+        activity_at=sql.as_datetime(activity_at),
+        expires_at=now + lock_settings.timeout,
+        unsaved=bool(unsaved),
+    )
+
+
 def acquire(
     obj: models.Model | RecordRef, user, lease: str | None = None, *, rotate: bool = False
 ) -> Outcome:
@@ -110,17 +129,9 @@ def acquire(
         row = sql.execute("acquire", params)
         if row is None:
             return Outcome(False, get_state(ref), detail="held")
-        got_lease, fence, acquired_at, prev_holder, prev_lease, prev_end, _hand_by, _hand_at = row
-        state = LockState(
-            holder_id=user.pk,
-            holder_name=display_name(user),
-            lease=got_lease,
-            fence=fence,
-            acquired_at=sql.as_datetime(acquired_at),
-            heartbeat_at=now,
-            activity_at=now,
-            expires_at=now + lock_settings.timeout,
-        )
+        got_lease, fence, acquired_at, prev_holder, prev_lease, prev_end, *_handover, unsaved = row
+        # A renewed holding keeps its unsaved flag; a new one starts clean.
+        state = _holding(user, got_lease, fence, acquired_at, now, now, unsaved)
         if prev_end == "renewed":
             return Outcome(True, state, lease=got_lease, detail="renewed")
         rows = []
@@ -129,7 +140,7 @@ def acquire(
                 event(
                     prev_end,
                     ref,
-                    actor_id=None,
+                    actor=None,
                     holder_id=prev_holder,
                     lease=prev_lease,
                     fence=fence - 1,
@@ -140,7 +151,7 @@ def acquire(
             event(
                 Kind.ACQUIRED,
                 ref,
-                actor_id=user.pk,
+                actor=user,
                 holder_id=user.pk,
                 lease=got_lease,
                 fence=fence,
@@ -151,8 +162,14 @@ def acquire(
     return Outcome(True, state, lease=got_lease, detail="acquired")
 
 
-def heartbeat(obj: models.Model | RecordRef, user, lease: str, active: bool) -> Outcome:
+def heartbeat(
+    obj: models.Model | RecordRef, user, lease: str, active: bool, unsaved: bool | None = None
+) -> Outcome:
     """Keep this tab's lease alive; `active` says the user typed or clicked since the last one.
+
+    `unsaved` is the page's "I have unsaved changes" flag (None: not told, keep it). It is
+    stored in the same statement; when it flips, `lock.unsaved` tells the viewers. Pages
+    send an extra heartbeat when their flag flips, never one per keystroke.
 
     A lapsed or replaced lease is refused even if nobody else holds the lock: the page must
     acquire again (and the user learns their lease had lapsed). Two queries at most.
@@ -167,29 +184,33 @@ def heartbeat(obj: models.Model | RecordRef, user, lease: str, active: bool) -> 
         "now": sql.param(now),
         "expires": sql.param(now + lock_settings.timeout),
         "idle_cutoff": sql.param(now - lock_settings.idle_timeout),
+        "unsaved": unsaved,
     }
     row = sql.execute("heartbeat", params, activity_set=", {activity} = %(now)s" if active else "")
     if row is None:
         return Outcome(False, get_state(ref), detail="lost")
-    fence, acquired_at, activity_at, handover_by = row
+    fence, acquired_at, activity_at, handover_by, was_unsaved, is_unsaved = row
     if handover_by is not None:
         # Someone asked for the record: read who, so the holder's page can say it. (Should a
         # take-over have committed in between, the answer is the truth as of now: lost.)
         state = get_state(ref)
-        alive = state.lease == lease
-        return Outcome(
-            alive, state, lease=lease if alive else "", detail="alive" if alive else "lost"
+        if state.lease != lease:
+            return Outcome(False, state, detail="lost")
+    else:
+        state = _holding(user, lease, fence, acquired_at, activity_at, now, is_unsaved)
+    if bool(was_unsaved) != bool(is_unsaved):
+        events.publish(
+            events.lock_event(
+                events.LOCK_UNSAVED,
+                ref,
+                state.as_public_dict(now),
+                now,
+                actor_id=user.pk,
+                actor=display_name(user),
+                holder_id=user.pk,
+                fence=fence,
+            )
         )
-    state = LockState(
-        holder_id=user.pk,
-        holder_name=display_name(user),
-        lease=lease,
-        fence=fence,
-        acquired_at=sql.as_datetime(acquired_at),
-        heartbeat_at=now,
-        activity_at=sql.as_datetime(activity_at),
-        expires_at=now + lock_settings.timeout,
-    )
     return Outcome(True, state, lease=lease, detail="alive")
 
 
@@ -209,7 +230,7 @@ def release(obj: models.Model | RecordRef, user, lease: str) -> Outcome:
             ref,
             FREE,
             now,
-            actor_id=user.pk,
+            actor=user,
             holder_id=user.pk,
             lease=lease,
             fence=fence,
@@ -230,6 +251,7 @@ class Change:
     fence: int  # the fence the audit event carries
     values: dict[str, Any] = field(default_factory=dict)  # the columns to set
     lease: str = ""  # the lease the caller gets
+    extra: dict[str, Any] = field(default_factory=dict)  # more fields for the announced event
 
 
 def _change(
@@ -258,7 +280,8 @@ def _change(
             ref._replace(object_repr=ref.object_repr or lock.object_repr),
             change.state,
             now,
-            actor_id=user.pk,
+            extra=change.extra,
+            actor=user,
             holder_id=lock.holder_id,
             lease=lock.lease,
             fence=change.fence,
@@ -304,6 +327,7 @@ def take_over(
                 "previous_end": Kind.TAKEN_OVER,
                 "handover_requested_by": None,
                 "handover_requested_at": None,
+                "unsaved": False,
                 "object_repr": ref.object_repr or lock.object_repr,
             },
             lease=got,
@@ -351,7 +375,12 @@ def request_handover(obj: models.Model | RecordRef, user, message: str = "") -> 
         return Change(
             Kind.HANDOVER_REQUESTED,
             "requested",
-            replace(state, handover_requested_by=display_name(user), handover_requested_at=now),
+            replace(
+                state,
+                handover_requested_by=display_name(user),
+                handover_requested_at=now,
+                handover_requested_by_id=user.pk,
+            ),
             lock.fence,
             {"handover_requested_by_id": user.pk, "handover_requested_at": now},
         )
@@ -383,6 +412,39 @@ def _asked_at(lock: EditLock, user, now: datetime) -> datetime | None:
         .values_list("at", flat=True)
         .first()
     )
+
+
+def decline_handover(
+    obj: models.Model | RecordRef, holder, lease: str, reason: str = ""
+) -> Outcome:
+    """The holder says no to the pending handover request and keeps editing.
+
+    Only the tab with the current lease may. The request is cleared; `lock.handover_declined`
+    names the requester (`handover_requested_by_id`) so their page can say so, with `reason`.
+    Three queries, as the other guarded operations."""
+
+    def decide(lock: EditLock | None, state: LockState, now: datetime) -> Change | Outcome:
+        policy = LockPolicy(state, holder, lease, now)
+        if not policy.can_edit:
+            return Outcome(False, state, detail="lost")
+        if not policy.can_decline_handover:
+            return Outcome(False, state, detail="not-requested")
+        return Change(
+            Kind.HANDOVER_DECLINED,
+            "declined",
+            replace(
+                state,
+                handover_requested_by="",
+                handover_requested_at=None,
+                handover_requested_by_id=None,
+            ),
+            lock.fence,
+            {"handover_requested_by_id": None, "handover_requested_at": None},
+            lease=lease,
+            extra={"handover_requested_by_id": lock.handover_requested_by_id},
+        )
+
+    return _change(obj, holder, reason, decide)
 
 
 # ---------------------------------------------------------------- reads for write paths and lists

@@ -19,9 +19,9 @@ from .models import EditLock
 ACQUIRE = """
 INSERT INTO {t} ({ct}, {pk}, {repr}, {holder}, {lease}, {fence}, {acquired}, {heartbeat},
                  {activity}, {expires}, {prev_holder}, {prev_lease}, {prev_end},
-                 {handover_by}, {handover_at})
+                 {handover_by}, {handover_at}, {unsaved}, {prev_unsaved})
 VALUES (%(ct)s, %(pk)s, %(repr)s, %(user)s, %(new)s, 1, %(now)s, %(now)s, %(now)s, %(expires)s,
-        NULL, '', '', NULL, NULL)
+        NULL, '', '', NULL, NULL, FALSE, FALSE)
 ON CONFLICT ({ct}, {pk}) DO UPDATE SET
     {prev_holder} = CASE WHEN {renew} THEN NULL ELSE {t}.{holder} END,
     {prev_lease} = CASE WHEN {renew} THEN '' ELSE {t}.{lease} END,
@@ -33,6 +33,7 @@ ON CONFLICT ({ct}, {pk}) DO UPDATE SET
     {lease} = CASE WHEN {renew} AND %(rotate)s = 0 THEN {t}.{lease} ELSE %(new)s END,
     {handover_by} = CASE WHEN {renew} THEN {t}.{handover_by} ELSE NULL END,
     {handover_at} = CASE WHEN {renew} THEN {t}.{handover_at} ELSE NULL END,
+    {unsaved} = CASE WHEN {renew} THEN {t}.{unsaved} ELSE FALSE END,
     {holder} = %(user)s,
     {repr} = %(repr)s,
     {heartbeat} = %(now)s,
@@ -41,19 +42,23 @@ ON CONFLICT ({ct}, {pk}) DO UPDATE SET
 WHERE {t}.{holder} IS NULL OR {t}.{expires} <= %(now)s OR {t}.{activity} <= %(idle_cutoff)s
    OR {renew}
 RETURNING {lease}, {fence}, {acquired}, {prev_holder}, {prev_lease}, {prev_end},
-          {handover_by}, {handover_at}
+          {handover_by}, {handover_at}, {unsaved}
 """
 
+# `unsaved` NULL keeps the flag; the right-hand sides all read the row as it was, so
+# {prev_unsaved} gets the flag before this heartbeat and the service can tell a flip.
 HEARTBEAT = """
-UPDATE {t} SET {heartbeat} = %(now)s, {expires} = %(expires)s{activity_set}
+UPDATE {t} SET {heartbeat} = %(now)s, {expires} = %(expires)s{activity_set},
+    {prev_unsaved} = {unsaved}, {unsaved} = COALESCE(%(unsaved)s, {unsaved})
 WHERE {ct} = %(ct)s AND {pk} = %(pk)s AND {lease} = %(own)s AND {holder} = %(user)s
   AND {expires} > %(now)s AND {activity} > %(idle_cutoff)s
-RETURNING {fence}, {acquired}, {activity}, {handover_by}
+RETURNING {fence}, {acquired}, {activity}, {handover_by}, {prev_unsaved}, {unsaved}
 """
 
 RELEASE = """
 UPDATE {t} SET {holder} = NULL, {lease} = '', {expires} = NULL, {handover_by} = NULL,
-    {handover_at} = NULL, {prev_holder} = NULL, {prev_lease} = '', {prev_end} = ''
+    {handover_at} = NULL, {prev_holder} = NULL, {prev_lease} = '', {prev_end} = '',
+    {unsaved} = FALSE
 WHERE {ct} = %(ct)s AND {pk} = %(pk)s AND {lease} = %(own)s AND {holder} = %(user)s
 RETURNING {fence}, {repr}
 """
@@ -79,6 +84,8 @@ _COLUMNS = {
     "prev_end": "previous_end",
     "handover_by": "handover_requested_by_id",
     "handover_at": "handover_requested_at",
+    "unsaved": "unsaved",
+    "prev_unsaved": "previous_unsaved",
 }
 
 # What a freed lock row carries (for the ORM updates of force-release and the sweeper).
@@ -91,6 +98,7 @@ FREED = {
     "previous_holder_id": None,
     "previous_lease": "",
     "previous_end": "",
+    "unsaved": False,
 }
 
 

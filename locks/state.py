@@ -28,6 +28,8 @@ class LockState:
     expires_at: datetime | None
     handover_requested_by: str = ""
     handover_requested_at: datetime | None = None
+    handover_requested_by_id: int | None = None
+    unsaved: bool = False  # the holder's page reported unsaved changes
 
     @classmethod
     def from_lock(cls, lock: EditLock | None) -> LockState:
@@ -46,6 +48,8 @@ class LockState:
             if lock.handover_requested_by_id
             else "",
             handover_requested_at=lock.handover_requested_at,
+            handover_requested_by_id=lock.handover_requested_by_id,
+            unsaved=lock.unsaved,
         )
 
     def is_live(self, now: datetime) -> bool:
@@ -69,6 +73,8 @@ class LockState:
             "last_active": _iso(self.activity_at) if live else None,
             "expires": _iso(self.expires_at) if live else None,
             "handover_requested_by": self.handover_requested_by if live else "",
+            "handover_requested_by_id": self.handover_requested_by_id if live else None,
+            "unsaved": self.unsaved if live else False,
         }
 
 

@@ -1,6 +1,6 @@
 """Small POST-only (and one GET) endpoints behind the change form: heartbeat, release, state,
-take over and ask to edit. They work with and without JavaScript: JSON for fetch(), a
-redirect back to the change form for a plain form POST.
+take over, ask to edit and decline a request. They work with and without JavaScript: JSON
+for fetch(), a redirect back to the change form for a plain form POST.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from . import authority, clock, services
-from .policy import LockPolicy
 from .records import ref_for
 from .signals import record_values
 
@@ -63,7 +62,7 @@ def _record(model_admin, request: HttpRequest, object_id: str, *, change: bool):
 
 def payload(model_admin, request: HttpRequest, obj, state, lease: str | None) -> dict[str, Any]:
     now = clock.now()
-    policy = LockPolicy(state, request.user, lease, now)
+    policy = model_admin.lock_policy(state, request, lease, now)  # knows the lock mode
     data = policy.get_context()
     data.pop("state")
     return {
@@ -80,7 +79,8 @@ def heartbeat(request: HttpRequest, model_admin, object_id: str) -> HttpResponse
         return failed
     lease = request.POST.get("lease", "")
     active = request.POST.get("active") == "1"
-    outcome = services.heartbeat(obj, request.user, lease, active)
+    unsaved = {"1": True, "0": False}.get(request.POST.get("unsaved", ""))  # else: keep it
+    outcome = services.heartbeat(obj, request.user, lease, active, unsaved)
     body = payload(model_admin, request, obj, outcome.state, lease if outcome.ok else None)
     body["ok"] = outcome.ok  # "version" comes from the object just read: no second query
     return JsonResponse(body)
@@ -167,6 +167,25 @@ def request_handover(request: HttpRequest, model_admin, object_id: str) -> HttpR
     return back(model_admin, request, obj)
 
 
+@require_POST
+def decline_handover(request: HttpRequest, model_admin, object_id: str) -> HttpResponse:
+    """The holder keeps the record; whoever asked for it is told (with the reason given)."""
+    obj, failed = _record(model_admin, request, object_id, change=True)
+    if failed:
+        return failed
+    reason = request.POST.get("reason", "").strip()[:MAX_REASON]
+    outcome = services.decline_handover(obj, request.user, request.POST.get("lease", ""), reason)
+    if wants_json(request):
+        return JsonResponse({"ok": outcome.ok, "detail": outcome.detail})
+    if outcome.ok:
+        messages.success(request, _("You declined the request; you are still editing."))
+    elif outcome.detail == "not-requested":
+        messages.info(request, _("Nobody is asking to edit this record now."))
+    else:
+        messages.error(request, _("You no longer hold the lock of this record."))
+    return back(model_admin, request, obj)
+
+
 @require_GET
 def list_states(request: HttpRequest, model_admin) -> HttpResponse:
     """Lock badges for a change list page: ?pk=1&pk=2 (at most 500)."""
@@ -175,7 +194,7 @@ def list_states(request: HttpRequest, model_admin) -> HttpResponse:
     # Only rows this user's admin shows (its queryset and object permissions).
     pks = list(authority.visible_objects(model_admin, request, request.GET.getlist("pk")[:500]))
     now = clock.now()
-    states = services.live_states(model_admin.model, pks)
+    states = model_admin.lock_states(pks)  # a scoped admin's rows show their parents' locks
     return JsonResponse(
         {
             "ok": True,

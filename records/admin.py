@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.contrib.auth import admin as auth_admin
+from django.contrib.auth.models import User
 from django.db.models import Count
 from django.utils.translation import gettext_lazy as _
 
@@ -37,3 +39,23 @@ class OrderAdmin(LockedAdminMixin, admin.ModelAdmin):
     autocomplete_fields = ["customer"]
     fields = ["reference", "customer", "status", "notes"]
     inlines = [OrderLineInline]
+
+
+@admin.register(OrderLine)
+class OrderLineAdmin(LockedAdminMixin, admin.ModelAdmin):
+    """Lines are edited as inlines of their order, so the order's lock covers them here too."""
+
+    lock_parent = "order"
+    list_display = ["product", "order", "quantity", "unit_price"]
+    list_select_related = ["order"]
+    fields = ["order", "product", "quantity", "unit_price"]
+    autocomplete_fields = ["order"]
+
+
+# Users have no version column: the lock and the fingerprint guard them (docs/locks.md).
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class UserAdmin(LockedAdminMixin, auth_admin.UserAdmin):
+    pass

@@ -7,6 +7,7 @@ fail instead when REQUIRE_SERVICES=1 (CI), so a missing service can never pass s
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 
 import pytest
 from django.contrib.auth.models import Permission, User
@@ -57,7 +58,7 @@ EDITOR = [
     f"{app}.{action}_{model}"
     for app, models in [
         ("records", ("customer", "order", "orderline")),
-        ("lockapp", ("contact", "ticket", "ticketline", "memo", "page")),
+        ("lockapp", ("contact", "ticket", "ticketline", "memo", "page", "notice")),
     ]
     for model in models
     for action in ("view", "add", "change", "delete")
@@ -139,23 +140,38 @@ def browser():
         browser.close()
 
 
+def log_in(browser, base_url: str, username: str, password: str = "demo"):
+    """A Page of a fresh browser context, logged in to the admin at `base_url` (through the
+    login form's field names, which every admin skin keeps)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    page.goto(f"{base_url}/admin/login/?next=/admin/")
+    page.fill("[name=username]", username)
+    page.fill("[name=password]", password)
+    page.press("[name=password]", "Enter")
+    page.wait_for_url(f"{base_url}/admin/")
+    return page
+
+
+@contextmanager
+def logins(browser, base_url: str):
+    """login("alice") -> a logged-in Page; every context is closed on exit."""
+    pages = []
+
+    def _login(username: str, password: str = "demo"):
+        pages.append(log_in(browser, base_url, username, password))
+        return pages[-1]
+
+    try:
+        yield _login
+    finally:
+        for page in pages:
+            page.context.close()
+
+
 @pytest.fixture
 def login(browser, live_site):
     """login("alice") -> a Page of a fresh browser context, logged in to the live site."""
-    contexts = []
-
-    def _login(username: str, password: str = "demo"):
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        context.set_default_timeout(10_000)
-        contexts.append(context)
-        page = context.new_page()
-        page.goto(f"{live_site.url}/admin/login/")
-        page.fill("#id_username", username)
-        page.fill("#id_password", password)
-        page.click("input[type=submit]")
-        page.wait_for_url(f"{live_site.url}/admin/")
-        return page
-
-    yield _login
-    for context in contexts:
-        context.close()
+    with logins(browser, live_site.url) as _login:
+        yield _login

@@ -17,7 +17,10 @@ def url(obj, view: str = "change") -> str:
 
 
 def lock_inputs(page) -> dict[str, str]:
-    return {name: hidden(page, name) for name in ("_locks_lease", "_locks_version", "_locks_base")}
+    return {
+        name: hidden(page, name)
+        for name in ("_locks_lease", "_locks_version", "_locks_fingerprint", "_locks_base")
+    }
 
 
 def test_own_change_form_template_is_used_locks_and_saves(alice, bob):

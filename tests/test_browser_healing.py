@@ -8,6 +8,7 @@ import time
 import pytest
 from playwright.sync_api import expect
 
+from tests.conftest import log_in
 from tests.live import LiveSite
 from tests.redis_server import OwnRedis
 from tests.test_browser_live import wait_live
@@ -48,18 +49,9 @@ def wait_for_log(site: LiveSite, text: str, timeout: float) -> float:
 def test_redis_restart_heals_without_a_server_restart(browser, own_redis_site):
     site = own_redis_site
     pk, _ = pick_customer(site, 5)
-    pages = {}
-    for name in ("alice", "bob"):
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        context.set_default_timeout(10_000)
-        page = context.new_page()
-        page.goto(f"{site.url}/admin/login/")
-        page.fill("#id_username", name)
-        page.fill("#id_password", "demo")
-        page.click("input[type=submit]")
-        page.wait_for_url(f"{site.url}/admin/")
+    pages = {name: log_in(browser, site.url, name) for name in ("alice", "bob")}
+    for page in pages.values():
         page.goto(f"{site.url}/admin/records/customer/{pk}/change/")
-        pages[name] = page
     alice, bob = pages["alice"], pages["bob"]
     wait_live(bob)
     expect(bob.locator("#locks-banner")).to_contain_text("Alice Archer is editing")

@@ -134,8 +134,10 @@ def test_stale_version_save_shows_merge_screen(login, live_site):
     carol.select_option("select[name=action]", "release_selected")
     carol.click("button[name=index]")
     expect(carol.locator(".messagelist")).to_contain_text("Released 1 lock.")
+    # Alice is told at once (the release is announced): lost, and the record free again.
     expect(alice.locator("#locks-banner")).to_contain_text(
-        "You no longer hold the lock", timeout=8000
+        re.compile("You no longer hold the lock|Edit again to restore your unsaved changes"),
+        timeout=8000,
     )
 
     bob.goto(url(live_site, pk))

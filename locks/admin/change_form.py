@@ -10,17 +10,23 @@ from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from .. import clock, services
+from .. import clock, fingerprint, services
 from ..conf import lock_settings
 from ..live import websocket_url
 from ..merge import BASE_FIELD, apply_choices, base_with_inlines, form_values, sign_base
-from ..policy import LockPolicy
 from ..records import ref_for
 from ..state import FREE
 from ..versioning import StaleVersionError, VersionedModel, current_version
 from ..views import continue_key, reclaim_cookie
 from .compose import extend_chosen_template
-from .context import LEASE_FIELD, MERGE_FIELD, VERSION_FIELD, LockContext, int_or_none
+from .context import (
+    FINGERPRINT_FIELD,
+    LEASE_FIELD,
+    MERGE_FIELD,
+    VERSION_FIELD,
+    LockContext,
+    int_or_none,
+)
 from .forms import add_tokens, token_attrs, without_tokens
 
 
@@ -34,7 +40,7 @@ class ChangeFormLockMixin:
         if obj is None or not super().has_change_permission(request, obj):
             # Unknown object (Django answers) or a view-only user: no lock involved.
             return super().changeform_view(request, object_id, form_url, extra_context)
-        ref = ref_for(obj)
+        ref = ref_for(self.lock_target(obj))
         now = clock.now()
         if request.method == "POST":
             lease = request.POST.get(LEASE_FIELD, "")
@@ -46,6 +52,7 @@ class ChangeFormLockMixin:
             # The lock is read (and on PostgreSQL locked) when the form validates: check_write.
             state = FREE
             based_on = int_or_none(request.POST.get(VERSION_FIELD))
+            based_on_fingerprint = request.POST.get(FINGERPRINT_FIELD, "")
         else:
             # This tab's lease, if it has one: handed over by the previous POST ("Save and
             # continue", "Take over") or left by the same tab just before a reload.
@@ -57,13 +64,15 @@ class ChangeFormLockMixin:
                 ref, request.user, handed or reclaimed, rotate=bool(reclaimed)
             )
             lease, state, based_on = (outcome.lease if outcome.ok else ""), outcome.state, None
+            based_on_fingerprint = ""
         request._locks = LockContext(
             ref,
             obj,
             lease,
             state,
-            LockPolicy(state, request.user, lease, now),
+            self.lock_policy(state, request, lease, now),
             based_on_version=based_on,
+            based_on_fingerprint=based_on_fingerprint,
         )
         try:
             response = super().changeform_view(request, object_id, form_url, extra_context)
@@ -85,23 +94,26 @@ class ChangeFormLockMixin:
         template that renders the form renders them) and, on POST, checks them."""
         if kwargs.get("fields") is not None:
             kwargs["fields"] = without_tokens(kwargs["fields"])
-        form_class = super().get_form(request, obj, change, **kwargs)
+        form_class = super().get_form(request, obj, change=change, **kwargs)
         ctx = getattr(request, "_locks", None)
+        target, save_as_new = None, False
         if ctx is None:
-            return form_class
-        if request.method == "POST" and obj is None and "_saveasnew" in request.POST:
+            pass
+        elif request.method == "POST" and obj is None and "_saveasnew" in request.POST:
             target, save_as_new = ctx.target, True  # a copy, made from the locked screen
         elif self._lock_context(request, obj) is not None:
-            target, save_as_new = obj, False
-        else:
+            target = obj
+        if target is None and not (self.lock_parent and request.method == "POST"):
             return form_class
         admin = self
-        attrs = token_attrs()
+        attrs = token_attrs() if target is not None else {}
         if request.method == "POST":
 
             def clean(form):
                 cleaned = super(locked, form).clean()
-                admin.check_write(request, target, form, check_version=not save_as_new)
+                if target is not None:
+                    admin.check_write(request, target, form, check_version=not save_as_new)
+                admin.check_parent(request, form)  # lock scope: adding into a held parent
                 return cleaned
 
             attrs["clean"] = clean
@@ -109,15 +121,35 @@ class ChangeFormLockMixin:
         return locked
 
     def check_write(self, request, obj: models.Model, form, *, check_version: bool = True) -> None:
-        """Refuse the POST unless it carries the current lease and the current version.
+        """Refuse the POST unless it carries the current lease (not needed when the lock is
+        advisory) and the current version (or, without a version column, the fingerprint of
+        the values stored now).
 
         Runs inside the admin's transaction: on PostgreSQL the lock row stays locked until
         commit, so nobody can take the lock between this check and the save.
         """
         ctx = request._locks
         now = clock.now()
+        if self.lock_advisory:
+            ctx.state = services.get_state(ctx.ref)  # only to show who else edits
+        else:
+            self._check_lease(request, form, ctx, now)
+        ctx.policy = self.lock_policy(ctx.state, request, ctx.lease, now)
+        if check_version and not self._is_current(request, obj, form, ctx):
+            ctx.conflict = True
+            if not ctx.refused:
+                form.add_error(
+                    None,
+                    _(
+                        "Someone else saved this record since you opened it. Choose, field by "
+                        "field, what to keep."
+                    ),
+                )
+
+    def _check_lease(self, request, form, ctx: LockContext, now) -> None:
+        """Refuse the save unless this tab presents the lock's current lease."""
         try:
-            ctx.state = services.check_lease(obj, request.user, ctx.lease)
+            ctx.state = services.check_lease(ctx.ref, request.user, ctx.lease)
         except services.LeaseError as refused:
             ctx.refused = True
             if refused.state.is_live(now):
@@ -146,19 +178,23 @@ class ChangeFormLockMixin:
                         "now: check your changes and save again."
                     ),
                 )
-        ctx.policy = LockPolicy(ctx.state, request.user, ctx.lease, now)
-        if check_version and isinstance(obj, VersionedModel):
+
+    def _is_current(self, request, obj: models.Model, form, ctx: LockContext) -> bool:
+        """The POST is based on what is stored now: the same version, or (a model without a
+        version column) the same fingerprint, compared with the row locked for this save."""
+        if isinstance(obj, VersionedModel):
             latest = current_version(type(obj), obj.pk)
-            if ctx.based_on_version is None or ctx.based_on_version != latest:
-                ctx.conflict = True
-                if not ctx.refused:
-                    form.add_error(
-                        None,
-                        _(
-                            "Someone else saved this record since you opened it. Choose, field by "
-                            "field, what to keep."
-                        ),
-                    )
+            return ctx.based_on_version is not None and ctx.based_on_version == latest
+        stored = fingerprint.locked_row(obj)
+        if stored is None:
+            return True  # deleted meanwhile: Django's own save path answers
+        now = fingerprint.fingerprint(
+            type(form)(instance=stored), self._unbound_formsets(request, stored)
+        )
+        if not fingerprint.matches(ctx.based_on_fingerprint, now):
+            return False
+        fingerprint.keep_stored_values(form.instance, stored)
+        return True
 
     def save_model(self, request, obj, form, change):
         ctx = self._lock_context(request, obj) if change else None
@@ -166,16 +202,17 @@ class ChangeFormLockMixin:
             if isinstance(obj, VersionedModel) and ctx.based_on_version is not None:
                 obj.version = ctx.based_on_version  # the conditional UPDATE checks it again
             return super().save_model(request, obj, form, change)
-        if change:
+        if change and not self.lock_advisory:
             # Any other write of an existing record (list_editable, a custom view): hold the
             # record's lock for the duration of the save, or refuse.
-            outcome = services.acquire(obj, request.user)
+            target = self.lock_target(obj)
+            outcome = services.acquire(target, request.user)
             if not outcome.ok:
                 raise services.LeaseError(outcome.state)
             try:
                 return super().save_model(request, obj, form, change)
             finally:
-                services.release(ref_for(obj), request.user, outcome.lease)
+                services.release(ref_for(target), request.user, outcome.lease)
         return super().save_model(request, obj, form, change)
 
     def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
@@ -208,7 +245,13 @@ class ChangeFormLockMixin:
         version = getattr(obj, "version", None)
         if request.method == "POST" and ctx.based_on_version is not None:
             version = ctx.based_on_version
-        pk = obj.pk
+        if request.method == "POST":
+            based_on = ctx.based_on_fingerprint  # the form still shows what it was based on
+        elif form is not None and not form.is_bound and not isinstance(obj, VersionedModel):
+            based_on = fingerprint.fingerprint(form, formsets)
+        else:
+            based_on = ""
+        owner = self.lock_owner_admin()  # the parent's admin when the lock is the parent's
         return {
             **ctx.policy.get_context(),
             "ct": ctx.ref.content_type_id,
@@ -217,14 +260,15 @@ class ChangeFormLockMixin:
             "ws_url": websocket_url(request),
             "lease": ctx.lease,
             "version": version,
+            "fingerprint": based_on,
             "record_key": ctx.ref.key,
             "public": ctx.state.as_public_dict(now),
             "heartbeat_interval": lock_settings.HEARTBEAT_INTERVAL,
             "timeout": lock_settings.TIMEOUT,
             "jsi18n": reverse(f"{self.admin_site.name}:{self._lock_prefix}_jsi18n"),
             "urls": {
-                name: self.lock_url(name, pk)
-                for name in ("heartbeat", "release", "state", "take_over", "request")
+                name: owner.lock_url(name, ctx.ref.object_pk)
+                for name in ("heartbeat", "release", "state", "take_over", "request", "decline")
             },
             "refused": ctx.refused,
             "base": request.POST.get(BASE_FIELD, "") if request.method == "POST" else base,

@@ -27,9 +27,7 @@ class ChangeListLockMixin:
 
     def get_changelist_instance(self, request):
         changelist = super().get_changelist_instance(request)
-        request._locks_states = services.live_states(
-            self.model, [o.pk for o in changelist.result_list]
-        )
+        request._locks_states = self.lock_states([o.pk for o in changelist.result_list])
         return changelist
 
     def get_list_display(self, request):
@@ -70,12 +68,18 @@ class ChangeListLockMixin:
         """Run an admin action only on records nobody else is editing, holding their locks
         for the duration of the action."""
 
+        if self.lock_advisory:
+            return func  # the lock only tells who edits
+
         @wraps(func)
         def run(modeladmin, request, queryset):
-            held, refused = [], []
-            for obj in queryset:
-                outcome = services.acquire(obj, request.user)
-                (held if outcome.ok else refused).append((obj, outcome))
+            held, refused, targets = [], [], {}
+            for obj in queryset:  # each lock once: several lines may share one parent
+                target = modeladmin.lock_target(obj)
+                targets.setdefault(ref_for(target).key, target)
+            for target in targets.values():
+                outcome = services.acquire(target, request.user)
+                (held if outcome.ok else refused).append((target, outcome))
             try:
                 if refused:
                     names = ", ".join(
@@ -98,6 +102,9 @@ class ChangeListLockMixin:
 
     def get_changelist_formset(self, request, **kwargs):
         formset_class = super().get_changelist_formset(request, **kwargs)
+        if self.lock_advisory:
+            return formset_class
+        admin = self
 
         class LockCheckedFormSet(formset_class):
             def clean(self):
@@ -106,7 +113,7 @@ class ChangeListLockMixin:
                 for form in self.forms:
                     if not form.has_changed() or form.instance.pk is None:
                         continue
-                    state = services.get_state(form.instance)
+                    state = services.get_state(admin.lock_target(form.instance))
                     if state.is_live(now):
                         form.add_error(
                             None,

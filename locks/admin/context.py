@@ -13,6 +13,7 @@ from ..state import LockState
 LEASE_FIELD = "_locks_lease"
 VERSION_FIELD = "_locks_version"
 MERGE_FIELD = "_locks_merge"
+FINGERPRINT_FIELD = "_locks_fingerprint"
 
 
 @dataclass
@@ -25,6 +26,7 @@ class LockContext:
     state: LockState
     policy: LockPolicy
     based_on_version: int | None = None
+    based_on_fingerprint: str = ""
     refused: bool = False
     conflict: bool = False
     notes: list[str] = field(default_factory=list)
@@ -32,6 +34,10 @@ class LockContext:
     @property
     def can_edit(self) -> bool:
         return self.policy.can_edit
+
+    @property
+    def may_write(self) -> bool:
+        return self.policy.may_write
 
 
 def int_or_none(value: str | None) -> int | None:

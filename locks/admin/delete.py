@@ -9,7 +9,6 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 
 from .. import clock, services
-from ..policy import LockPolicy
 from ..records import ref_for
 from .compose import extend_chosen_template
 from .context import LEASE_FIELD, LockContext
@@ -22,9 +21,10 @@ class DeleteLockMixin:
         """Deleting needs the lease too. The confirmation page holds one in its URL, so the
         page's own form (which posts to its URL) carries it without any JavaScript."""
         obj = self.get_object(request, unquote(object_id), self._to_field(request))
-        if obj is None or not super().has_delete_permission(request, obj):
+        if obj is None or not super().has_delete_permission(request, obj) or self.lock_advisory:
+            # Unknown object, no permission (Django answers), or advisory: no lock needed.
             return super().delete_view(request, object_id, extra_context)
-        ref = ref_for(obj)
+        ref = ref_for(self.lock_target(obj))
         now = clock.now()
         lease = request.POST.get(LEASE_FIELD) or request.GET.get(LEASE_FIELD, "")
         change_url = reverse(
@@ -39,7 +39,7 @@ class DeleteLockMixin:
                     self._refuse(request, refused.state, _("deleted"))
                     return HttpResponseRedirect(change_url)
                 request._locks = LockContext(
-                    ref, obj, lease, state, LockPolicy(state, request.user, lease, now)
+                    ref, obj, lease, state, self.lock_policy(state, request, lease, now)
                 )
                 response = super().delete_view(request, object_id, extra_context)
                 if isinstance(response, HttpResponseRedirect):
@@ -54,11 +54,14 @@ class DeleteLockMixin:
             query[LEASE_FIELD] = outcome.lease
             return HttpResponseRedirect(f"{request.path}?{query.urlencode()}")
         request._locks = LockContext(
-            ref, obj, lease, outcome.state, LockPolicy(outcome.state, request.user, lease, now)
+            ref, obj, lease, outcome.state, self.lock_policy(outcome.state, request, lease, now)
         )
         extra_context = {
             **(extra_context or {}),
-            "locks_page": {"lease": lease, "release_url": self.lock_url("release", obj.pk)},
+            "locks_page": {
+                "lease": lease,
+                "release_url": self.lock_owner_admin().lock_url("release", ref.object_pk),
+            },
         }
         response = super().delete_view(request, object_id, extra_context)
         return extend_chosen_template(response, "locks/admin/delete_confirmation.html")

@@ -5,15 +5,16 @@ from __future__ import annotations
 from django import forms
 
 from ..merge import BASE_FIELD
-from .context import LEASE_FIELD, VERSION_FIELD
+from .context import FINGERPRINT_FIELD, LEASE_FIELD, VERSION_FIELD
 
-TOKEN_FIELDS = (LEASE_FIELD, VERSION_FIELD, BASE_FIELD)
+TOKEN_FIELDS = (LEASE_FIELD, VERSION_FIELD, FINGERPRINT_FIELD, BASE_FIELD)
 
 
 class LockTokenField(forms.CharField):
-    """A value the lock needs back with the POST: this tab's lease, the version the form was
-    based on, the signed values it showed. Hidden; rendered from the page's current lock
-    (never from what was posted, which may be stale) and never a change to the record."""
+    """A value the lock needs back with the POST: this tab's lease, the version (or, without
+    a version column, the fingerprint) the form was based on, the signed values it showed.
+    Hidden; rendered from the page's current lock (never from what was posted, which may be
+    stale) and never a change to the record."""
 
     lock_token = True
     widget = forms.HiddenInput
@@ -52,6 +53,7 @@ def add_tokens(adminform, locks: dict) -> None:
         {
             LEASE_FIELD: locks["lease"],
             VERSION_FIELD: "" if version is None else version,
+            FINGERPRINT_FIELD: locks["fingerprint"],
             BASE_FIELD: locks["base"],
         }
     )

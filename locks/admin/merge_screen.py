@@ -6,6 +6,7 @@ from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 
+from ..fingerprint import fingerprint
 from ..merge import (
     BASE_FIELD,
     CHOICE_PREFIX,
@@ -14,8 +15,9 @@ from ..merge import (
     merge_inlines,
     read_base,
 )
+from ..versioning import VersionedModel
 from ..views import continue_key
-from .context import LEASE_FIELD, MERGE_FIELD, VERSION_FIELD, LockContext
+from .context import FINGERPRINT_FIELD, LEASE_FIELD, MERGE_FIELD, VERSION_FIELD, LockContext
 
 
 class MergeScreenMixin:
@@ -30,12 +32,21 @@ class MergeScreenMixin:
         form_class = super().get_form(request, current, change=True)
         fields = merge_fields(form_class, current, form, request.POST.get(BASE_FIELD))
         shown = {f.name for f in fields}  # posted again by the merge table itself
-        skip = {"csrfmiddlewaretoken", VERSION_FIELD, LEASE_FIELD, MERGE_FIELD, BASE_FIELD}
+        skip = {
+            "csrfmiddlewaretoken",
+            VERSION_FIELD,
+            FINGERPRINT_FIELD,
+            LEASE_FIELD,
+            MERGE_FIELD,
+            BASE_FIELD,
+        }
+        stored_formsets = self._unbound_formsets(request, current)
         inlines = merge_inlines(
             [inline.formset for inline in context.get("inline_admin_formsets", [])],
-            self._unbound_formsets(request, current),
+            stored_formsets,
             read_base(request.POST.get(BASE_FIELD)),
         )
+        versioned = isinstance(current, VersionedModel)
         context.update(
             {
                 "title": _("Merge your changes into %(record)s") % {"record": current},
@@ -43,7 +54,11 @@ class MergeScreenMixin:
                 "merge_fields": fields,
                 "merge_inlines": inlines,
                 "current": current,
-                "current_version": current.version,
+                "current_version": current.version if versioned else None,
+                # The merged save is checked against what this screen shows as theirs.
+                "current_fingerprint": ""
+                if versioned
+                else fingerprint(form_class(instance=current), stored_formsets),
                 "based_on_version": ctx.based_on_version,
                 "locks": self.lock_template_context(request, current, ctx),
                 "hidden_post": [

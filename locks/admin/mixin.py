@@ -20,6 +20,7 @@ from .compose import lock_media
 from .delete import DeleteLockMixin
 from .merge_screen import MergeScreenMixin
 from .permissions import LockPermissionsMixin
+from .scope import LockScopeMixin
 from .urls import LockUrlsMixin
 
 
@@ -33,6 +34,7 @@ class LockedAdminMixin(
     DeleteLockMixin,
     ChangeListLockMixin,
     LockUrlsMixin,
+    LockScopeMixin,
 ):
     """Mix into a ModelAdmin (before admin.ModelAdmin) to lock its change forms.
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from django.contrib import messages
 from django.contrib.admin.exceptions import DisallowedModelAdminToField
 from django.contrib.admin.options import TO_FIELD_VAR
@@ -10,6 +12,7 @@ from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
 from .. import clock
+from ..policy import ADVISORY, PESSIMISTIC, LockPolicy
 from ..records import ref_for
 from ..state import LockState
 from .context import LockContext
@@ -20,11 +23,26 @@ class LockPermissionsMixin:
 
     Listed first among the concern mixins, so their `super().has_change_permission()` asks
     Django's own permission, without the lock.
+
+    `lock_mode = "advisory"` makes nobody read-only: the lock only tells who else is editing,
+    and saves are guarded by the version (or fingerprint) alone.
     """
+
+    lock_mode: str = PESSIMISTIC
+
+    @property
+    def lock_advisory(self) -> bool:
+        return self.lock_mode == ADVISORY
+
+    def lock_policy(
+        self, state: LockState, request: HttpRequest, lease: str | None, now: datetime
+    ) -> LockPolicy:
+        """The policy for this request's user, in this admin's lock mode."""
+        return LockPolicy(state, request.user, lease, now, advisory=self.lock_advisory)
 
     def _lock_context(self, request: HttpRequest, obj: models.Model | None) -> LockContext | None:
         ctx = getattr(request, "_locks", None)
-        if ctx is None or obj is None or not ctx.ref.same_record(ref_for(obj)):
+        if ctx is None or obj is None or not ctx.ref.same_record(ref_for(self.lock_target(obj))):
             return None
         return ctx
 
@@ -35,14 +53,14 @@ class LockPermissionsMixin:
             # A POST goes on to validation, where the lease and the version are checked;
             # a refused POST is shown back with the user's input.
             return allowed
-        return ctx.can_edit
+        return ctx.may_write
 
     def has_delete_permission(self, request, obj=None):
         allowed = super().has_delete_permission(request, obj)
         ctx = self._lock_context(request, obj)
         if not allowed or ctx is None:
             return allowed
-        return ctx.can_edit or request.method == "POST"
+        return ctx.may_write or request.method == "POST"
 
     def _refuse(self, request, state: LockState, verb: str) -> None:
         now = clock.now()

@@ -12,8 +12,9 @@ from .. import views
 
 
 class LockUrlsMixin:
-    """Adds heartbeat, release, state, take-over, hand-over request, the change list's states
-    and the JavaScript catalog to the ModelAdmin's URLs, each behind `admin_view`."""
+    """Adds heartbeat, release, state, take-over, hand-over request and decline, the change
+    list's states and the JavaScript catalog to the ModelAdmin's URLs, each behind
+    `admin_view`."""
 
     def get_urls(self):
         def wrap(view):
@@ -32,6 +33,7 @@ class LockUrlsMixin:
                 ("state", "state", views.state),
                 ("take-over", "take_over", views.take_over),
                 ("request", "request", views.request_handover),
+                ("decline", "decline", views.decline_handover),
             ]
         ]
         ours.append(path("lock/states/", wrap(views.list_states), name=f"{prefix}_states"))

@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from locks.admin import LockedAdminMixin
 
-from .models import Contact, Memo, Page, Ticket, TicketLine
+from .models import Board, Card, Contact, Memo, Notice, Page, Ticket, TicketLine
 
 
 @admin.register(Contact)
@@ -24,6 +24,16 @@ class TicketAdmin(LockedAdminMixin, admin.ModelAdmin):
     inlines = [TicketLineInline]
 
 
+@admin.register(TicketLine)
+class TicketLineAdmin(LockedAdminMixin, admin.ModelAdmin):
+    """Scoped to its ticket: the ticket's lock covers the line on its own page too."""
+
+    lock_parent = "ticket"
+    list_display = ["product", "ticket", "quantity"]
+    list_editable = ["quantity"]
+    fields = ["ticket", "product", "quantity", "unit_price"]
+
+
 @admin.register(Memo)
 class MemoAdmin(LockedAdminMixin, admin.ModelAdmin):
     """Fields from the model minus `exclude`; admin/lockapp/memo/change_form.html overrides
@@ -37,3 +47,22 @@ class PageAdmin(LockedAdminMixin, admin.ModelAdmin):
     fieldsets = [("Page", {"fields": ["title"]})]
     change_form_template = "lockapp/page_change_form.html"
     delete_confirmation_template = "lockapp/page_delete_confirmation.html"
+
+
+@admin.register(Notice)
+class NoticeAdmin(LockedAdminMixin, admin.ModelAdmin):
+    """Warn-only: everyone may edit; the version guard and merge screen protect the data."""
+
+    lock_mode = "advisory"
+    fields = ["title", "body"]
+    list_display = ["title"]
+
+
+class CardInline(admin.TabularInline):
+    model = Card
+    extra = 0
+
+
+@admin.register(Board)
+class BoardAdmin(LockedAdminMixin, admin.ModelAdmin):
+    inlines = [CardInline]

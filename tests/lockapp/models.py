@@ -1,5 +1,5 @@
-"""Test models: `Contact` and `Ticket` (with `TicketLine` rows) are versioned; `Memo` and
-`Page` have no version column."""
+"""Test models: `Contact`, `Ticket` (with `TicketLine` rows) and `Notice` are versioned;
+`Memo`, `Page` and `Board` (with `Card` rows) have no version column."""
 
 from __future__ import annotations
 
@@ -75,3 +75,33 @@ class Page(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+
+class Notice(VersionedModel):
+    """Versioned; its admin's lock is advisory (nobody is made read-only)."""
+
+    title = models.CharField(max_length=120)
+    body = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Board(models.Model):
+    """No version column, with inline rows (`Card`): the fingerprint covers both."""
+
+    name = models.CharField(max_length=120)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Card(models.Model):
+    board = models.ForeignKey(Board, on_delete=models.CASCADE, related_name="cards")
+    text = models.CharField(max_length=200)
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return self.text

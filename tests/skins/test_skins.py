@@ -1,0 +1,103 @@
+"""The two-user scenario under the popular admin skins (unfold, jazzmin, grappelli).
+
+Each skin runs the demo site on its own daphne server, sharing the session's live database
+(the skins add no tables). Alice opens a customer and may edit it; Bob opens it read-only
+and is told Alice is editing; Alice saves and Bob's page shows the new value in place. The
+lock's hidden inputs must not show as empty labelled rows. Screenshots of both pages go to
+test-artifacts/skin-<name>-{alice,bob}.png.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from locks.admin.forms import TOKEN_FIELDS
+from tests.conftest import logins
+from tests.live import LiveSite
+from tests.test_browser_locking import shot
+
+pytestmark = pytest.mark.browser
+
+# skin (its app module) -> the demo customer its test uses, apart from other browser tests
+SKINS = {"unfold": 40, "jazzmin": 41, "grappelli": 42}
+# Skins whose read-only values locks.js cannot find yet, so Bob sees a save only on reload.
+VALUES_NOT_LIVE = {
+    "unfold": "locks.js looks for .form-row.field-<name> .readonly; unfold's read-only rows "
+    "carry no field name",
+    "jazzmin": "locks.js looks for .form-row.field-<name> .readonly; jazzmin's rows are "
+    ".form-group.field-<name>",
+    "grappelli": "locks.js looks for the form under #content-main and .readonly values; "
+    "grappelli has neither (rows are .<name>, values .grp-readonly)",
+}
+
+
+@pytest.fixture(params=list(SKINS), ids=list(SKINS))
+def skin_site(request, live_site):
+    """The demo under one skin, on its own server over the session's live database."""
+    skin = request.param
+    if importlib.util.find_spec(skin) is None:
+        pytest.skip(f"{skin} is not installed: pip install -e '.[skins]'")
+    site = LiveSite(
+        live_site.workdir,
+        extra_env={**live_site.extra_env, "DJANGO_SETTINGS_MODULE": f"tests.skins.settings_{skin}"},
+    )
+    site.skin = skin
+    site.url = site.start_server()
+    yield site
+    site.stop()
+
+
+@pytest.fixture
+def skin_login(browser, skin_site):
+    with logins(browser, skin_site.url) as login:
+        yield login
+
+
+def expect_tokens_hidden(page) -> None:
+    """The lock's inputs are in the form, and nothing of them shows."""
+    expect(page.locator("form input[type=hidden][name=_locks_lease]")).to_have_count(1)
+    for name in TOKEN_FIELDS:
+        expect(page.locator(f"label[for=id_{name}]")).to_be_hidden()
+        for row in page.locator(f".field-{name}").all():
+            expect(row).to_be_hidden()
+
+
+def test_two_users_under_skin(skin_site, skin_login):
+    pk, name = skin_site.query(
+        "SELECT id, name FROM records_customer ORDER BY id LIMIT 1 OFFSET ?", SKINS[skin_site.skin]
+    )[0]
+    change = f"{skin_site.url}/admin/records/customer/{pk}/change/"
+    alice, bob = skin_login("alice"), skin_login("bob")
+
+    alice.goto(change)
+    expect(alice.locator("#locks-banner")).to_contain_text("You are editing this record")
+    expect(alice.locator("#locks-banner")).to_be_visible()
+    expect(alice.locator("#id_name")).to_be_editable()
+    expect_tokens_hidden(alice)
+
+    bob.goto(change)
+    expect(bob.locator("#locks-banner")).to_contain_text(
+        re.compile(r"Alice Archer is editing since \d\d:\d\d")
+    )
+    expect(bob.locator("#id_name")).to_have_count(0)
+    expect(bob.locator("[name=_save]")).to_have_count(0)
+    expect(bob.get_by_text(name, exact=True).first).to_be_visible()
+    shot(alice, f"skin-{skin_site.skin}-alice")
+    shot(bob, f"skin-{skin_site.skin}-bob")
+
+    notes = f"Called about the {skin_site.skin} skin"
+    alice.fill("#id_notes", notes)
+    alice.click("[name=_save]")
+    alice.wait_for_url(f"{skin_site.url}/admin/records/customer/")
+    assert skin_site.scalar("SELECT notes FROM records_customer WHERE id = ?", pk) == notes
+    expect(bob.locator("#locks-banner")).to_contain_text("The record is free now", timeout=8000)
+    shown = bob.get_by_text(notes, exact=True)
+    if skin_site.skin in VALUES_NOT_LIVE:
+        # Known gap: remove the skin from VALUES_NOT_LIVE once this fails.
+        assert not shown.is_visible()
+        pytest.xfail(VALUES_NOT_LIVE[skin_site.skin])
+    expect(shown).to_be_visible()

@@ -75,3 +75,46 @@ async def test_a_socket_still_closes_when_its_session_ends(bob, customer):
     while output["type"] != "websocket.close":
         output = await socket.receive_output(timeout=5)
     assert output["code"] == 4401
+
+
+async def test_a_message_queued_for_a_page_that_left_costs_no_query(bob, customer, monkeypatch):
+    """After a restart, pages that gave up (their subscribe timed out) must not delay the
+    others: their queued subscribe is skipped, not run."""
+    import asyncio
+    import threading
+
+    from locks import authority, frames
+    from locks.trips import database_sync_to_async
+
+    inboxes: list = []
+    original_init = frames.Inbox.__init__
+
+    def remembered(self, *args, **kwargs):
+        original_init(self, *args, **kwargs)
+        inboxes.append(self)
+
+    monkeypatch.setattr(frames.Inbox, "__init__", remembered)
+    asked: list = []
+    original_visible = authority.visible_objects
+
+    def counted(*args, **kwargs):
+        asked.append(args)
+        return original_visible(*args, **kwargs)
+
+    monkeypatch.setattr(authority, "visible_objects", counted)
+
+    socket = await open_socket(bob)
+    gate = threading.Event()
+    busy = asyncio.ensure_future(database_sync_to_async(gate.wait)(TIMEOUT))  # the one thread
+    await socket.send_json_to({"type": "subscribe", "record": record(customer)})
+    await socket.send_input({"type": "websocket.disconnect", "code": 1001})
+
+    async def page_left() -> None:
+        while not inboxes[-1].gone:
+            await asyncio.sleep(0)
+
+    await asyncio.wait_for(page_left(), TIMEOUT)
+    gate.set()
+    await busy
+    await socket.wait(TIMEOUT)
+    assert asked == []  # the subscribe never reached the ModelAdmin

@@ -20,6 +20,8 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.http import HttpRequest
 
+from . import inlines
+
 # ModelAdmin methods whose answer may depend on the row or on the user beyond model
 # permissions. When a locked ModelAdmin overrides none of them, a grant made at subscription
 # holds until the user's rights change; otherwise it is asked again for every record event.
@@ -33,6 +35,9 @@ ROW_SENSITIVE = (
     "get_exclude",
     "get_readonly_fields",
     "get_form",
+    "get_inlines",
+    "get_inline_instances",
+    "get_formset",
 )
 
 
@@ -40,6 +45,17 @@ ROW_SENSITIVE = (
 # none of them itself, Django's answer depends on neither the user nor the row (`get_form`
 # is asked with change=False), so the field set is worked out once per ModelAdmin.
 FIELD_HOOKS = ("get_fields", "get_fieldsets", "get_exclude", "get_readonly_fields", "get_form")
+
+
+@dataclass(frozen=True)
+class InlineGrant:
+    """One inline this user's change form shows: where (its formset prefix) and which of its
+    fields, in column order."""
+
+    model: str  # app_label.model_name of the inline's rows
+    fk: str  # the rows' foreign key to the record
+    prefix: str
+    fields: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -51,6 +67,7 @@ class Grant:
     fields: frozenset[str]
     dynamic: bool = False  # ask the ModelAdmin again on every record event
     console: bool = False
+    inlines: tuple[InlineGrant, ...] = ()
 
 
 CONSOLE = Grant(frozenset(), console=True)
@@ -86,9 +103,11 @@ def request_for(user, scope: dict[str, Any] | None = None) -> HttpRequest:
 
 
 def is_dynamic(model_admin) -> bool:
-    """True when the ModelAdmin's class answers a ROW_SENSITIVE question itself (not Django's
-    default, not this app's mixin): its answer may change with the row."""
-    return _overrides(type(model_admin), ROW_SENSITIVE)
+    """True when the ModelAdmin's class (or one of its inlines) answers a ROW_SENSITIVE
+    question itself (not Django's default, not this app's mixin): its answer may change with
+    the row."""
+    classes = (type(model_admin), *getattr(model_admin, "inlines", ()))
+    return any(_overrides(admin_class, ROW_SENSITIVE) for admin_class in classes)
 
 
 @functools.cache
@@ -97,7 +116,7 @@ def _overrides(admin_class: type, hooks: tuple[str, ...]) -> bool:
         for klass in admin_class.__mro__:
             if name in vars(klass):
                 module = klass.__module__
-                if not module.startswith(("django.contrib.admin.", "locks.")):
+                if not module.startswith(("django.contrib.", "locks.")):
                     return True
                 break
     return False
@@ -113,7 +132,7 @@ def visible_fields(model_admin, request: HttpRequest, obj: models.Model | None) 
     Asked for every subscription; a ModelAdmin that answers no FIELD_HOOKS itself shows
     every user every row the same fields, so its answer is kept (per ModelAdmin instance,
     never per user), and building its form class is not repeated for each socket."""
-    if _overrides(type(model_admin), FIELD_HOOKS):
+    if obj is None or _overrides(type(model_admin), FIELD_HOOKS):
         return _visible_fields(model_admin, request, obj)
     fields = _static_fields.get(model_admin)
     if fields is None:
@@ -146,8 +165,39 @@ def visible_objects(
     return {pk: obj for pk, obj in found.items() if may_view(model_admin, request, obj)}
 
 
+def inline_grants(model_admin, request: HttpRequest, obj: models.Model) -> tuple[InlineGrant, ...]:
+    """The inlines that user's change form shows for `obj` and may view, with the formset
+    prefix the admin gives each (numbered as the admin numbers repeated prefixes) and the
+    fields each shows."""
+    links = {link.inline: link for link in inlines.links_of(model_admin)}
+    prefixes: dict[str, int] = {}
+    granted = []
+    for inline in model_admin.get_inline_instances(request, obj):
+        link = links.get(type(inline))
+        fk = link.fk if link is not None else inlines.foreign_key(model_admin.model, inline)
+        if fk is None:
+            continue
+        prefix = fk.remote_field.get_accessor_name(model=inline.model).replace("+", "")
+        prefixes[prefix] = prefixes.get(prefix, 0) + 1
+        if prefixes[prefix] != 1 or not prefix:
+            prefix = f"{prefix}-{prefixes[prefix]}"
+        if not (
+            inline.has_view_permission(request, obj) or inline.has_change_permission(request, obj)
+        ):
+            continue
+        link = inlines.InlineLink(type(inline), fk)
+        names = set(inlines.row_names(link))
+        shown = [n for n in flatten_fieldsets(inline.get_fieldsets(request, obj)) if n in names]
+        granted.append(InlineGrant(link.key[0], fk.name, prefix, tuple(dict.fromkeys(shown))))
+    return tuple(granted)
+
+
 def grant(model_admin, request: HttpRequest, obj: models.Model) -> Grant:
-    return Grant(visible_fields(model_admin, request, obj), dynamic=is_dynamic(model_admin))
+    return Grant(
+        visible_fields(model_admin, request, obj),
+        dynamic=is_dynamic(model_admin),
+        inlines=inline_grants(model_admin, request, obj),
+    )
 
 
 def regrant(model_admin, request: HttpRequest, pk: str) -> Grant | None:
@@ -179,6 +229,37 @@ def shape_event(event: dict[str, Any], given: Grant) -> dict[str, Any] | None:
     shaped = dict(event)
     shaped["values"] = only_visible(event.get("values", {}), given.fields)
     shaped["changed"] = [name for name in event.get("changed", []) if name in given.fields]
+    shaped.pop("inlines", None)
+    rows = shape_inlines(event.get("inlines", []), given)
+    if rows:
+        shaped["inlines"] = rows
+    return shaped
+
+
+def shape_inlines(groups: list[dict[str, Any]], given: Grant) -> list[dict[str, Any]]:
+    """Inline rows as this grant's change form shows them: only inlines it may view, only
+    their visible fields, in its column order (docs/protocol.md, "Inline rows")."""
+    by_key = {(group["model"], group["fk"]): group for group in groups}
+    shaped = []
+    for inline in given.inlines:
+        group = by_key.get((inline.model, inline.fk))
+        if group is None:
+            continue
+        rows = [
+            {
+                "pk": row["pk"],
+                "values": {name: row["values"].get(name, "") for name in inline.fields},
+            }
+            for row in group["rows"]
+        ]
+        shaped.append(
+            {
+                "prefix": inline.prefix,
+                "model": inline.model,
+                "fields": list(inline.fields),
+                "rows": rows,
+            }
+        )
     return shaped
 
 

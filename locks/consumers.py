@@ -25,12 +25,13 @@ from .conf import lock_settings
 from .events import CONSOLE_GROUP, record_group, user_group
 from .frames import BadFrame, BoundedInboxMixin, parse
 from .hub import get_hub
+from .inlines import inline_rows
 from .live import channel_layer_configured
 from .policy import LockPolicy, is_lock_manager
 from .records import RecordRef
-from .signals import record_values
 from .state import display_name
 from .trips import database_sync_to_async
+from .values import record_values
 
 logger = logging.getLogger("locks.consumers")
 
@@ -407,6 +408,9 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
         reply["version"] = version
         if version is not None and message.get("version") != version:
             reply["values"] = authority.only_visible(record_values(obj), given.fields)
+            reply["inlines"] = authority.shape_inlines(
+                inline_rows(self._admin(ref.content_type_id), obj), given
+            )
         return reply
 
     def _state(self, ref: RecordRef, state, lease: str | None) -> dict[str, Any]:

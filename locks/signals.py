@@ -2,44 +2,23 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
-from decimal import Decimal
-
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
-from django.utils import formats, timezone
 
-from . import clock, events
+from . import clock, events, inlines
 from .records import ref_for
+from .values import display_values
 from .versioning import VersionedModel
 
 
-def display_values(instance, names: list[str]) -> dict[str, str]:
-    """Values as the admin shows them: choice labels, related names, localized dates."""
-    values = {}
-    for name in names:
-        display = getattr(instance, f"get_{name}_display", None)
-        value = display() if callable(display) else getattr(instance, name)
-        if isinstance(value, datetime):
-            value = formats.localize(
-                timezone.localtime(value) if timezone.is_aware(value) else value
-            )
-        elif isinstance(value, (date, Decimal)):
-            value = formats.localize(value)
-        values[name] = "" if value is None else str(value)
-    return values
-
-
-def record_values(instance) -> dict[str, str]:
-    """Every field's display value (for a page that missed some saves)."""
-    return display_values(
-        instance, [f.name for f in instance._meta.concrete_fields if f.name != "version"]
-    )
-
-
 @receiver(post_save, dispatch_uid="locks.record_saved")
-def record_saved(sender, instance, created: bool, raw: bool = False, **kwargs) -> None:
-    if raw or not isinstance(instance, VersionedModel):
+def record_saved(
+    sender, instance, created: bool, raw: bool = False, using: str | None = None, **kwargs
+) -> None:
+    if raw:
+        return
+    inlines.row_changed(instance, using)  # an inline row of a locked parent: tell its viewers
+    if not isinstance(instance, VersionedModel):
         return
     changed = (
         [f.name for f in instance._meta.concrete_fields if f.name != "version"]
@@ -47,7 +26,8 @@ def record_saved(sender, instance, created: bool, raw: bool = False, **kwargs) -
         else instance.changed_fields()
     )
     ref = ref_for(instance)
-    events.publish(
+    inlines.publish_record(
+        instance,
         {
             "type": events.RECORD_CREATED if created else events.RECORD_SAVED,
             "record": events.record_payload(ref),
@@ -55,7 +35,8 @@ def record_saved(sender, instance, created: bool, raw: bool = False, **kwargs) -
             "changed": changed,
             "values": display_values(instance, changed),
             "at": clock.now().isoformat(),
-        }
+        },
+        using,
     )
     # The next save of this same instance compares against what was just written.
     instance._locks_loaded = {
@@ -64,7 +45,8 @@ def record_saved(sender, instance, created: bool, raw: bool = False, **kwargs) -
 
 
 @receiver(post_delete, dispatch_uid="locks.record_deleted")
-def record_deleted(sender, instance, **kwargs) -> None:
+def record_deleted(sender, instance, using: str | None = None, **kwargs) -> None:
+    inlines.row_changed(instance, using)
     if not isinstance(instance, VersionedModel):
         return
     ref = ref_for(instance)

@@ -16,8 +16,9 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
 from . import authority, clock, services
+from .inlines import inline_rows
 from .records import ref_for
-from .signals import record_values
+from .values import record_values
 
 MAX_REASON = 500
 
@@ -107,9 +108,9 @@ def state(request: HttpRequest, model_admin, object_id: str) -> HttpResponse:
     if body["version"] is not None and request.GET.get("version") != str(body["version"]):
         # The page shows an older version: send the values its change form shows (the
         # polling twin of "sync").
-        body["values"] = authority.only_visible(
-            record_values(obj), authority.visible_fields(model_admin, request, obj)
-        )
+        given = authority.grant(model_admin, request, obj)
+        body["values"] = authority.only_visible(record_values(obj), given.fields)
+        body["inlines"] = authority.shape_inlines(inline_rows(model_admin, obj), given)
     return JsonResponse(body)
 
 

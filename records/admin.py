@@ -12,6 +12,7 @@ from .models import Customer, Order, OrderLine
 @admin.register(Customer)
 class CustomerAdmin(LockedAdminMixin, admin.ModelAdmin):
     list_display = ["name", "email", "phone", "status", "order_count", "updated_at"]
+    list_editable = ["phone", "status"]  # kept by the version guard: a stale row is refused
     list_filter = ["status"]
     search_fields = ["name", "email", "phone"]
     fields = ["name", "email", "phone", "status", "notes"]

@@ -131,7 +131,7 @@ def test_inline_rows_are_part_of_the_fingerprint(db):
 
     merge = client.post(url, posted(page, "board_form", name="Sprint 2"))
     assert "Save merged version" in merge.text
-    assert "only they changed these" in merge.text
+    assert "only they changed this row" in merge.text
     saved = client.post(url, posted(merge, "locks-merge-form", _continue="1"))
     assert saved.status_code == 302, saved.text[:2000]
     board.refresh_from_db()

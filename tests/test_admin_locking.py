@@ -555,7 +555,7 @@ def test_merge_never_reverts_order_lines_someone_else_changed(contact, alice, bo
         ticket_data(alice_page, ticket, contact, line, quantity="1", notes="alice note"),
     )
     assert "Save merged version" in merge.text
-    assert "only they changed these" in merge.text
+    assert "only they changed this row" in merge.text
     saved = merge_submit(alice_client, ticket, merge)
     assert saved.status_code == 302, saved.text[:3000]
     line.refresh_from_db()
@@ -577,7 +577,7 @@ def test_merge_asks_when_both_changed_the_lines(contact, alice, bob, fake_clock)
         change_url(ticket), ticket_data(alice_page, ticket, contact, line, quantity="7")
     )
     assert "changed on both sides" in merge.text
-    assert 'name="_locks_inline_lines" value="theirs"' in merge.text
+    assert f'name="_locks_inline_lines-{line.pk}" value="theirs"' in merge.text
     merge_submit(alice_client, ticket, merge, _locks_inline_lines="theirs")
     line.refresh_from_db()
     assert line.quantity == 5

@@ -18,7 +18,9 @@ from ..conf import lock_settings
 from ..live import websocket_url
 from ..records import ref_for
 from ..state import FREE
+from ..versioning import StaleVersionError, VersionedModel
 from .compose import extend_chosen_template
+from .list_versions import refuse_stale_row, row_form
 
 
 class ChangeListLockMixin:
@@ -102,24 +104,34 @@ class ChangeListLockMixin:
 
     def get_changelist_formset(self, request, **kwargs):
         formset_class = super().get_changelist_formset(request, **kwargs)
-        if self.lock_advisory:
-            return formset_class
+        versioned = issubclass(self.model, VersionedModel)
+        editable = list(formset_class.form.base_fields)
         admin = self
 
         class LockCheckedFormSet(formset_class):
+            form = row_form(formset_class.form, editable, versioned)
+
             def clean(self):
                 super().clean()
                 now = clock.now()
                 for form in self.forms:
-                    if not form.has_changed() or form.instance.pk is None:
+                    stale = getattr(form, "stale", False)  # never saved: see list_versions
+                    changed = bool(form.edited) if stale else form.has_changed()
+                    if not changed or form.instance.pk is None:
                         continue
-                    state = services.get_state(admin.lock_target(form.instance))
+                    # Advisory mode refuses no edit for a lock; the version guard stays.
+                    advisory = admin.lock_advisory
+                    state = (
+                        FREE if advisory else services.get_state(admin.lock_target(form.instance))
+                    )
                     if state.is_live(now):
                         form.add_error(
                             None,
                             _("%(holder)s is editing this record; not saved.")
                             % {"holder": state.holder_name},
                         )
+                    elif stale:
+                        refuse_stale_row(request, form)
 
         return LockCheckedFormSet
 
@@ -139,5 +151,16 @@ class ChangeListLockMixin:
             response = super().changelist_view(request, extra_context)
         except services.LeaseError as refused:
             self._refuse(request, refused.state, _("saved"))
+            return HttpResponseRedirect(request.get_full_path())
+        except StaleVersionError as stale:
+            # Saved by someone else between the check and the write: nothing was written.
+            messages.error(
+                request,
+                _(
+                    "Nothing was saved: “%(record)s” was saved by someone else at the same "
+                    "moment. Check the list and enter your changes again."
+                )
+                % {"record": stale.instance},
+            )
             return HttpResponseRedirect(request.get_full_path())
         return extend_chosen_template(response, "locks/admin/change_list.html")

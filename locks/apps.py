@@ -11,7 +11,7 @@ class LocksConfig(AppConfig):
         from django.core import checks
 
         from . import checks as lock_checks
-        from . import sessions, signals  # noqa: F401  (connect their receivers)
+        from . import sessions, signals, skew  # noqa: F401  (connect their receivers)
         from .cleanup import connect_receivers
         from .compat import allow_rfc_close_codes
 
@@ -26,3 +26,4 @@ class LocksConfig(AppConfig):
         checks.register(lock_checks.check_redis_layer, "locks")
         checks.register(lock_checks.check_audit_retention, "locks")
         connect_receivers()  # deleting a record removes its lock row
+        skew.arm()  # a server whose clock is off the database's says so at its first request

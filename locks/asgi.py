@@ -16,14 +16,14 @@ from . import live
 def websocket_application() -> Any:
     """The locks websocket route behind the session login and an origin check, for a project
     that builds its own `ProtocolTypeRouter` (put it under the "websocket" key)."""
-    from channels.auth import AuthMiddlewareStack
     from channels.routing import URLRouter
 
+    from .handshake import SessionUserMiddlewareStack
     from .origin import OriginValidator
     from .routing import websocket_urlpatterns
 
     live.mark_routed()
-    return OriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+    return OriginValidator(SessionUserMiddlewareStack(URLRouter(websocket_urlpatterns)))
 
 
 def with_websockets(http_application: Any) -> Any:

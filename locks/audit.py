@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from django.db.models.expressions import Expression
+
 from . import events
 from .models import LockEvent
 from .records import RecordRef
@@ -19,7 +21,7 @@ def event(
     holder_id: int | None,
     lease: str,
     fence: int,
-    at: datetime,
+    at: datetime | Expression,
     reason: str = "",
 ) -> LockEvent:
     """One unsaved audit row. `actor` is the user who did it (None: the system); the row
@@ -50,6 +52,12 @@ def write_event(
     """Record one audit event and announce it after commit; `extra` adds fields to the
     announced event only (as the declined requester of `lock.handover_declined`)."""
     write_events([event(kind, ref, at=now, **fields)], ref, state, now, extra=extra)
+
+
+def write_unannounced(kind: str, ref: RecordRef, at: datetime | Expression, **fields: Any) -> None:
+    """Record one audit event that changes no lock (the merge screen being shown): no page
+    is told, as nothing on any page changes. `at` may be the lock clock's SQL expression."""
+    event(kind, ref, at=at, **fields).save()
 
 
 def write_events(

@@ -8,6 +8,8 @@ change form show. A model without a locked ModelAdmin is not served at all.
 
 from __future__ import annotations
 
+import functools
+import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +39,12 @@ ROW_SENSITIVE = (
     "get_inline_instances",
     "get_formset",
 )
+
+
+# The hooks that decide which fields a change form shows. When a ModelAdmin's class answers
+# none of them itself, Django's answer depends on neither the user nor the row (`get_form`
+# is asked with change=False), so the field set is worked out once per ModelAdmin.
+FIELD_HOOKS = ("get_fields", "get_fieldsets", "get_exclude", "get_readonly_fields", "get_form")
 
 
 @dataclass(frozen=True)
@@ -98,20 +106,41 @@ def is_dynamic(model_admin) -> bool:
     """True when the ModelAdmin's class (or one of its inlines) answers a ROW_SENSITIVE
     question itself (not Django's default, not this app's mixin): its answer may change with
     the row."""
-    for admin_class in (type(model_admin), *getattr(model_admin, "inlines", ())):
-        for name in ROW_SENSITIVE:
-            for klass in admin_class.__mro__:
-                if name in vars(klass):
-                    module = klass.__module__
-                    if not module.startswith(("django.contrib.", "locks.")):
-                        return True
-                    break
+    classes = (type(model_admin), *getattr(model_admin, "inlines", ()))
+    return any(_overrides(admin_class, ROW_SENSITIVE) for admin_class in classes)
+
+
+@functools.cache
+def _overrides(admin_class: type, hooks: tuple[str, ...]) -> bool:
+    for name in hooks:
+        for klass in admin_class.__mro__:
+            if name in vars(klass):
+                module = klass.__module__
+                if not module.startswith(("django.contrib.", "locks.")):
+                    return True
+                break
     return False
+
+
+_static_fields: weakref.WeakKeyDictionary[Any, frozenset[str]] = weakref.WeakKeyDictionary()
 
 
 def visible_fields(model_admin, request: HttpRequest, obj: models.Model | None) -> frozenset[str]:
     """Names of the model fields that user's change form shows for `obj` (editable or
-    read-only), as the admin lays them out: fieldsets, fields, exclude."""
+    read-only), as the admin lays them out: fieldsets, fields, exclude.
+
+    Asked for every subscription; a ModelAdmin that answers no FIELD_HOOKS itself shows
+    every user every row the same fields, so its answer is kept (per ModelAdmin instance,
+    never per user), and building its form class is not repeated for each socket."""
+    if obj is None or _overrides(type(model_admin), FIELD_HOOKS):
+        return _visible_fields(model_admin, request, obj)
+    fields = _static_fields.get(model_admin)
+    if fields is None:
+        fields = _static_fields[model_admin] = _visible_fields(model_admin, request, obj)
+    return fields
+
+
+def _visible_fields(model_admin, request: HttpRequest, obj: models.Model | None) -> frozenset[str]:
     shown = set(flatten_fieldsets(model_admin.get_fieldsets(request, obj)))
     concrete = {f.name for f in model_admin.model._meta.concrete_fields}
     return frozenset(shown & concrete - {"version"})

@@ -15,11 +15,11 @@ import json
 import logging
 from typing import Any
 
-from channels.db import database_sync_to_async
+from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.contenttypes.models import ContentType
 
-from . import authority, clock, services, sessions
+from . import authority, services, sessions
 from .authority import CONSOLE, Grant
 from .conf import lock_settings
 from .events import CONSOLE_GROUP, record_group, user_group
@@ -30,6 +30,7 @@ from .live import channel_layer_configured
 from .policy import LockPolicy, is_lock_manager
 from .records import RecordRef
 from .state import display_name
+from .trips import database_sync_to_async
 from .values import record_values
 
 logger = logging.getLogger("locks.consumers")
@@ -41,6 +42,10 @@ SESSION_ENDED = 4401
 FORBIDDEN = 4403
 NO_CHANNEL_LAYER = 4503  # CHANNEL_LAYERS unset: manage.py check reports locks.E004
 ALLOWED = 1000
+
+
+class SocketGone(Exception):
+    """The client left while its message waited for the database thread: nobody to answer."""
 
 
 class BadRequest(Exception):
@@ -73,7 +78,10 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
         # What each record topic was granted: the record and the fields that may travel.
         self.grants: dict[str, Grant] = {}
         self.records: dict[str, RecordRef] = {}
-        self.session = await database_sync_to_async(sessions.SessionBinding.of)(self.scope)
+        # Bound at the handshake (locks.handshake), in the trip that read the user.
+        self.session = self.scope.get(sessions.SCOPE_KEY) or await database_sync_to_async(
+            sessions.SessionBinding.of
+        )(self.scope)
         self.hub = await get_hub()
         await self.accept()
         # Changes to this user (logout, password, rights) reach the socket at once.
@@ -91,6 +99,16 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
                 "timeout": lock_settings.TIMEOUT,
             }
         )
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """As Channels dispatches, without its trip to the database thread before every
+        message (`aclose_old_connections`): every handler here that reads the database does
+        so through `database_sync_to_async`, which closes old connections itself. One trip
+        per message, not two (benchmarks/reconnect_storm.py)."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def disconnect(self, code: int) -> None:
         watch = getattr(self, "session_watch", None)
@@ -201,6 +219,15 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
                 self.grants[topic] = authority.grant(model_admin, request, obj)
         return ALLOWED
 
+    def _still_there(self) -> None:
+        """Called first in a message's trip to the database thread: a page that gave up
+        (its request timed out, it reconnected) costs no queries. After a server restart
+        the trips of 1,000 pages queue on that one thread; without this, the work of pages
+        that already dropped their socket would delay everyone else's."""
+        inbox = getattr(self, "inbox", None)
+        if inbox is not None and inbox.gone:
+            raise SocketGone
+
     def _may_watch_console(self) -> bool:
         return is_lock_manager(self.user) or self.user.has_perm("locks.view_editlock")
 
@@ -222,6 +249,8 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
                 if request_id is not None:
                     reply["id"] = request_id
                 await self.send_json(reply)
+        except SocketGone:
+            return  # after a restart, work for pages that gave up is skipped, not queued
         except (BadRequest, BadFrame) as problem:
             reply = {"type": "error", "code": problem.code, "message": problem.message}
             if request_id is not None:
@@ -323,6 +352,7 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
     @database_sync_to_async
     def _topics(self, message: dict[str, Any]) -> list[tuple[str, RecordRef | None, Grant]]:
         """The topics a subscription names, each with its record and grant."""
+        self._still_there()
         if "record" in message:
             ref, given, _ = self._record(message["record"])
             return [(record_group(ref), ref, given)]
@@ -370,6 +400,7 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
     def _state_for(self, message: dict[str, Any]) -> dict[str, Any]:
         """The record's lock and version now, and the values this user's change form shows
         if the page's copy is older."""
+        self._still_there()
         ref, given, obj = self._record(message.get("record"))
         lease = message.get("lease") if isinstance(message.get("lease"), str) else None
         reply = {"type": "state", **self._state(ref, services.get_state(ref), lease)}
@@ -384,15 +415,14 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
 
     def _state(self, ref: RecordRef, state, lease: str | None) -> dict[str, Any]:
         """The lock as this user's page sees it, in the ModelAdmin's lock mode."""
-        now = clock.now()
         model_admin = self._admin(ref.content_type_id)
         if model_admin is not None:
-            policy = model_admin.lock_policy(state, self._request(), lease, now)
+            policy = model_admin.lock_policy(state, self._request(), lease)
         else:
-            policy = LockPolicy(state, self.user, lease, now)
+            policy = LockPolicy(state, self.user, lease)
         return {
             "record": {"ct": ref.content_type_id, "pk": ref.object_pk, "key": ref.key},
-            "lock": state.as_public_dict(now),
+            "lock": state.as_public_dict(),
             "can_edit": policy.can_edit,
             "advisory": policy.advisory,
             "can_decline_handover": policy.can_decline_handover,

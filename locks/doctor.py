@@ -11,16 +11,14 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connections, router
-from django.utils.dateparse import parse_datetime
 from django.utils.module_loading import import_string
 
-from . import clock
+from . import skew
 from .conf import lock_settings
 from .live import AUTO, ROUTE, locks_routes
 from .models import EditLock, LockEvent
@@ -28,7 +26,7 @@ from .models import EditLock, LockEvent
 OK, WARNING, FAILED, SKIPPED = "ok", "warning", "failed", "skipped"
 CHANNEL_LAYER_TIMEOUT = 5.0
 """Seconds the channel-layer round trip may take before it counts as failed."""
-CLOCK_SKEW_LIMIT = 2.0
+CLOCK_SKEW_LIMIT = skew.SKEW_LIMIT
 """Seconds between this server's clock and the database's before the doctor warns."""
 
 
@@ -208,33 +206,10 @@ def check_websocket_route() -> Finding:
 # ---------------------------------------------------------------- clocks
 
 
-def database_now(alias: str = DEFAULT_DB_ALIAS) -> datetime:
-    """The database server's current time (UTC), to compare with this server's clock."""
-    connection = connections[alias]
-    sql = {
-        "postgresql": "SELECT CURRENT_TIMESTAMP",
-        "sqlite": "SELECT STRFTIME('%Y-%m-%d %H:%M:%f', 'now')",
-        "mysql": "SELECT UTC_TIMESTAMP(6)",
-        "oracle": "SELECT SYS_EXTRACT_UTC(SYSTIMESTAMP) FROM DUAL",
-    }.get(connection.vendor, "SELECT CURRENT_TIMESTAMP")
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-        value = cursor.fetchone()[0]
-    value = value if isinstance(value, datetime) else parse_datetime(str(value))
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
-
-
 def check_clock() -> Finding:
-    alias = router.db_for_write(EditLock) or DEFAULT_DB_ALIAS
-    started = time.perf_counter()
-    before = clock.now()
-    db_now = database_now(alias)
-    # The database read its clock about halfway through the round trip.
-    ours = before + timedelta(seconds=(time.perf_counter() - started) / 2)
-    skew = (ours - db_now).total_seconds()
-    side = "ahead of" if skew > 0 else "behind"
-    detail = f"this server's clock is {abs(skew):.2f} s {side} the database's"
-    if abs(skew) > CLOCK_SKEW_LIMIT:
+    skew_s = skew.measure()
+    detail = skew.describe(skew_s)
+    if abs(skew_s) > CLOCK_SKEW_LIMIT:
         return Finding("clock", WARNING, detail, _FIXES["clock"])
     return Finding("clock", OK, detail)
 
@@ -243,11 +218,13 @@ def check_clock() -> Finding:
 
 
 def check_stale_locks() -> Finding:
-    now = clock.now()
-    stale = list(EditLock.objects.stale(now).values_list("expires_at", "activity_at"))
+    stale = list(
+        EditLock.objects.stale().with_clock().values_list("expires_at", "activity_at", "clock_now")
+    )
     if not stale:
         return Finding("stale locks", OK, "no lapsed lock is waiting to be swept")
-    lapsed = [min(e, a + lock_settings.idle_timeout) if e else a for e, a in stale]
+    now = stale[0][2]  # the database's time: the one lock times are measured in
+    lapsed = [min(e, a + lock_settings.idle_timeout) if e else a for e, a, _ in stale]
     oldest = (now - min(lapsed)).total_seconds()
     detail = f"{len(stale)} lapsed lock(s) not yet swept, the oldest {oldest:.0f} s ago"
     if oldest > 120:  # the sweeper takes well under a second, cron a minute

@@ -118,6 +118,7 @@ class Inbox:
         self.backlog, self.bucket = backlog, bucket
         self.waiting: asyncio.Queue[Message] = asyncio.Queue()
         self.flooded = False
+        self.gone = False  # the client left: work still queued for it can be skipped
         self.pump: asyncio.Task | None = None
 
     async def get(self) -> Message:
@@ -144,8 +145,10 @@ class Inbox:
                         logger.warning("Could not close a flooding websocket", exc_info=True)
                     continue
                 message = _clipped(message)
-            self.waiting.put_nowait(message)
             if message["type"] == "websocket.disconnect":
+                self.gone = True
+            self.waiting.put_nowait(message)
+            if self.gone:
                 return
 
     def _drop_waiting_frames(self) -> None:
@@ -182,7 +185,7 @@ class BoundedInboxMixin:
             closed = message["type"] == "websocket.close"
             await send(message)
 
-        inbox = Inbox(
+        inbox = self.inbox = Inbox(
             receive,
             self.refuse_flood,
             backlog=lock_settings.SOCKET_BACKLOG,

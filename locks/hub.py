@@ -21,7 +21,6 @@ import uuid
 from collections import defaultdict
 from typing import Any, Protocol
 
-from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 from . import authority, sequences, services
@@ -30,6 +29,7 @@ from .conf import lock_settings
 from .events import RECORD_CREATED, RECORD_PREFIX, RECORD_SAVED
 from .records import RecordRef
 from .sequences import Sequence
+from .trips import database_sync_to_async
 
 logger = logging.getLogger("locks.hub")
 

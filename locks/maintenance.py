@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import transaction
-from django.db.models import Min
+from django.db.models import Max, Min
 
 from . import clock, sql
 from .audit import write_event
@@ -33,19 +33,20 @@ class StaleLock:
 
 def release_stale(*, dry_run: bool = False, actor=None) -> list[StaleLock]:
     """Free every expired or idle lock and record why. Safe to run on several hosts at once:
-    each row is freed by a compare-and-set, and only the winner writes the audit event."""
-    now = clock.now()
-    idle_cutoff = now - lock_settings.idle_timeout
+    each row is freed by a compare-and-set, and only the winner writes the audit event.
+    Lapsed by the database's clock, whichever host runs it."""
     done = []
-    for lock in EditLock.objects.stale(now).select_related("holder").order_by("pk"):
-        kind = Kind.IDLE_RELEASED if lock.activity_at <= idle_cutoff else Kind.EXPIRED
+    stale = EditLock.objects.stale().with_clock().select_related("holder").order_by("pk")
+    for lock in stale:
+        now = lock.clock_now
+        kind = Kind.IDLE_RELEASED if lock.state(now) == "idle" else Kind.EXPIRED
         ref = RecordRef(lock.content_type_id, lock.object_pk, lock.object_repr)
         item = StaleLock(ref, display_name(lock.holder), kind, lock.heartbeat_at, lock.activity_at)
         if dry_run:
             done.append(item)
             continue
         with transaction.atomic(using=sql.conn().alias):
-            if not EditLock.objects.filter(stale_q(now), pk=lock.pk, lease=lock.lease).update(
+            if not EditLock.objects.filter(stale_q(), pk=lock.pk, lease=lock.lease).update(
                 **sql.FREED
             ):
                 continue
@@ -65,14 +66,14 @@ def release_stale(*, dry_run: bool = False, actor=None) -> list[StaleLock]:
 
 def seconds_until_next_expiry() -> float:
     """Seconds until the earliest held lease runs out (heartbeat or idle), at most one lock
-    timeout: how long the expiry sweeper may sleep. One query."""
-    now = clock.now()
+    timeout, by the database's clock: how long the expiry sweeper may sleep. One query."""
     soonest = EditLock.objects.held().aggregate(
-        expires=Min("expires_at"), active=Min("activity_at")
+        expires=Min("expires_at"), active=Min("activity_at"), now=Max(clock.expression())
     )
-    candidates = [now + lock_settings.timeout]
-    if soonest["expires"]:
-        candidates.append(soonest["expires"])
+    now = soonest["now"]
+    if now is None:  # nothing held
+        return lock_settings.timeout.total_seconds() + 0.05
+    candidates = [now + lock_settings.timeout, soonest["expires"]]
     if soonest["active"]:
         candidates.append(soonest["active"] + lock_settings.idle_timeout)
-    return max(0.0, (min(candidates) - now).total_seconds()) + 0.05
+    return max(0.0, (min(c for c in candidates if c) - now).total_seconds()) + 0.05

@@ -8,31 +8,41 @@ from django.conf import settings
 from django.contrib.contenttypes.models import ContentType
 from django.db import models
 from django.db.models import Q
+from django.db.models.expressions import Expression
 from django.utils.translation import gettext_lazy as _
 
+from . import clock
 from .conf import lock_settings
 
 
-def live_q(now: datetime) -> Q:
-    """Rows whose lease is current: held, heartbeat not expired, holder not idle."""
+def live_q(now: datetime | Expression | None = None) -> Q:
+    """Rows whose lease is current: held, heartbeat not expired, holder not idle. Compared
+    in SQL with the lock clock (the database's) unless given a time."""
+    now = clock.expression() if now is None else now
     return Q(
         holder__isnull=False, expires_at__gt=now, activity_at__gt=now - lock_settings.idle_timeout
     )
 
 
-def stale_q(now: datetime) -> Q:
+def stale_q(now: datetime | Expression | None = None) -> Q:
     """Rows still naming a holder whose lease has lapsed (expired or idle)."""
+    now = clock.expression() if now is None else now
     return Q(holder__isnull=False) & (
         Q(expires_at__lte=now) | Q(activity_at__lte=now - lock_settings.idle_timeout)
     )
 
 
 class EditLockQuerySet(models.QuerySet):
-    def live(self, now: datetime) -> EditLockQuerySet:
+    def live(self, now: datetime | None = None) -> EditLockQuerySet:
         return self.filter(live_q(now))
 
-    def stale(self, now: datetime) -> EditLockQuerySet:
+    def stale(self, now: datetime | None = None) -> EditLockQuerySet:
         return self.filter(stale_q(now))
+
+    def with_clock(self) -> EditLockQuerySet:
+        """Each row with the lock clock's time as `clock_now`, read in the same query: what
+        liveness and ages are measured against."""
+        return self.annotate(clock_now=clock.expression())
 
     def held(self) -> EditLockQuerySet:
         return self.filter(holder__isnull=False)
@@ -104,8 +114,10 @@ class EditLock(models.Model):
     def __str__(self) -> str:
         return self.object_repr or f"{self.content_type.model} {self.object_pk}"
 
-    def state(self, now: datetime) -> str:
-        """active, idle, expired or free: what the manager console shows."""
+    def state(self, now: datetime | None = None) -> str:
+        """active, idle, expired or free: what the manager console shows. Measured against
+        the lock clock's time read with the row (`with_clock()`) unless given a time."""
+        now = now or getattr(self, "clock_now", None) or clock.now()
         if self.holder_id is None:
             return "free"
         if self.activity_at and self.activity_at <= now - lock_settings.idle_timeout:

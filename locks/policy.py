@@ -14,6 +14,7 @@ from django.utils.timesince import timesince
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
+from . import clock
 from .state import LockState
 
 MANAGE_PERMISSION = "locks.manage_locks"
@@ -38,13 +39,20 @@ class LockPolicy:
     the version guard (with its merge screen) protects the data."""
 
     def __init__(
-        self, state: LockState, user, lease: str | None, now: datetime, *, advisory: bool = False
+        self,
+        state: LockState,
+        user,
+        lease: str | None,
+        now: datetime | None = None,
+        *,
+        advisory: bool = False,
     ) -> None:
         self.state = state
         self.user = user
         self.lease = lease or ""
-        self.now = now
-        self.live = state.is_live(now)
+        # The database's time the state was read at, so every server judges it alike.
+        self.now = now or state.as_of or clock.now()
+        self.live = state.is_live(self.now)
         self.advisory = advisory
 
     @property

@@ -10,7 +10,6 @@ from collections import defaultdict
 
 from django.contrib.contenttypes.models import ContentType
 
-from . import clock
 from .models import EditLock
 from .records import RecordRef
 from .state import LockState
@@ -21,7 +20,6 @@ Sequence = tuple[int, int | None, int | None]  # (fence, live holder id, version
 def current(refs: list[RecordRef]) -> dict[str, Sequence]:
     """The sequence of each record by its key: one query per model for the locks and one
     per versioned model for the versions."""
-    now = clock.now()
     by_ct: dict[int, list[RecordRef]] = defaultdict(list)
     for ref in refs:
         by_ct[ref.content_type_id].append(ref)
@@ -30,7 +28,9 @@ def current(refs: list[RecordRef]) -> dict[str, Sequence]:
         pks = [ref.object_pk for ref in group]
         locks = {
             lock.object_pk: LockState.from_lock(lock)
-            for lock in EditLock.objects.filter(content_type_id=ct_id, object_pk__in=pks)
+            for lock in EditLock.objects.with_clock().filter(
+                content_type_id=ct_id, object_pk__in=pks
+            )
         }
         versions: dict[str, int | None] = {}
         model = ContentType.objects.get_for_id(ct_id).model_class()
@@ -42,6 +42,6 @@ def current(refs: list[RecordRef]) -> dict[str, Sequence]:
             fence, holder = 0, None
             if state is not None:
                 fence = state.fence
-                holder = state.holder_id if state.is_live(now) else None
+                holder = state.holder_id if state.is_live() else None
             found[ref.key] = (fence, holder, versions.get(ref.object_pk))
     return found

@@ -23,7 +23,7 @@ from django.db import models, transaction
 from django.utils.translation import gettext as _
 
 from . import clock, events, sql
-from .audit import event, write_event, write_events
+from .audit import event, write_event, write_events, write_unannounced
 from .conf import lock_settings
 from .maintenance import StaleLock, release_stale, seconds_until_next_expiry
 from .models import EditLock, LockEvent, live_q
@@ -43,6 +43,7 @@ __all__ = [
     "heartbeat",
     "live_states",
     "new_lease",
+    "record_merge_shown",
     "release",
     "release_stale",
     "request_handover",
@@ -82,10 +83,18 @@ def get_state(obj: models.Model | RecordRef) -> LockState:
 
 
 def _holding(
-    user, lease: str, fence: int, acquired_at: Any, activity_at: Any, now: datetime, unsaved: Any
+    user,
+    lease: str,
+    fence: int,
+    acquired_at: Any,
+    activity_at: Any,
+    now: datetime,
+    expires_at: Any,
+    unsaved: Any,
 ) -> LockState:
     """The lock as a statement that just gave or renewed `user`'s lease returned it (raw
-    values: SQLite returns text and 0/1), without reading the row again."""
+    values: SQLite returns text and 0/1), without reading the row again. `now` is the
+    database's time the statement wrote."""
     return LockState(
         holder_id=user.pk,
         holder_name=display_name(user),
@@ -94,8 +103,9 @@ def _holding(
         acquired_at=sql.as_datetime(acquired_at),
         heartbeat_at=now,
         activity_at=sql.as_datetime(activity_at),
-        expires_at=now + lock_settings.timeout,
+        expires_at=sql.as_datetime(expires_at),
         unsaved=bool(unsaved),
+        as_of=now,
     )
 
 
@@ -112,7 +122,6 @@ def acquire(
     Two queries at most: the upsert, then the audit events or the holder's details.
     """
     ref = ref_for(obj)
-    now = clock.now()
     params = {
         "ct": ref.content_type_id,
         "pk": ref.object_pk,
@@ -121,17 +130,16 @@ def acquire(
         "new": new_lease(),
         "own": lease or None,
         "rotate": int(rotate),
-        "now": sql.param(now),
-        "expires": sql.param(now + lock_settings.timeout),
-        "idle_cutoff": sql.param(now - lock_settings.idle_timeout),
     }
     with transaction.atomic(using=sql.conn().alias, savepoint=False):
         row = sql.execute("acquire", params)
         if row is None:
             return Outcome(False, get_state(ref), detail="held")
-        got_lease, fence, acquired_at, prev_holder, prev_lease, prev_end, *_handover, unsaved = row
+        got_lease, fence, acquired_at, prev_holder, prev_lease, prev_end, *rest = row
+        _by, _at, unsaved, now, ends = rest
+        now = sql.as_datetime(now)  # the database's time, as the statement wrote it
         # A renewed holding keeps its unsaved flag; a new one starts clean.
-        state = _holding(user, got_lease, fence, acquired_at, now, now, unsaved)
+        state = _holding(user, got_lease, fence, acquired_at, now, now, ends, unsaved)
         if prev_end == "renewed":
             return Outcome(True, state, lease=got_lease, detail="renewed")
         rows = []
@@ -175,21 +183,18 @@ def heartbeat(
     acquire again (and the user learns their lease had lapsed). Two queries at most.
     """
     ref = ref_for(obj)
-    now = clock.now()
     params = {
         "ct": ref.content_type_id,
         "pk": ref.object_pk,
         "user": user.pk,
         "own": lease or None,
-        "now": sql.param(now),
-        "expires": sql.param(now + lock_settings.timeout),
-        "idle_cutoff": sql.param(now - lock_settings.idle_timeout),
         "unsaved": unsaved,
     }
-    row = sql.execute("heartbeat", params, activity_set=", {activity} = %(now)s" if active else "")
+    row = sql.execute("heartbeat", params, activity_set=", {activity} = {now}" if active else "")
     if row is None:
         return Outcome(False, get_state(ref), detail="lost")
-    fence, acquired_at, activity_at, handover_by, was_unsaved, is_unsaved = row
+    fence, acquired_at, activity_at, handover_by, was_unsaved, is_unsaved, now, ends = row
+    now = sql.as_datetime(now)  # the database's time, as the statement wrote it
     if handover_by is not None:
         # Someone asked for the record: read who, so the holder's page can say it. (Should a
         # take-over have committed in between, the answer is the truth as of now: lost.)
@@ -197,7 +202,7 @@ def heartbeat(
         if state.lease != lease:
             return Outcome(False, state, detail="lost")
     else:
-        state = _holding(user, lease, fence, acquired_at, activity_at, now, is_unsaved)
+        state = _holding(user, lease, fence, acquired_at, activity_at, now, ends, is_unsaved)
     if bool(was_unsaved) != bool(is_unsaved):
         events.publish(
             events.lock_event(
@@ -217,13 +222,13 @@ def heartbeat(
 def release(obj: models.Model | RecordRef, user, lease: str) -> Outcome:
     """Give up this tab's lease (leaving the page, saving). Two queries at most."""
     ref = ref_for(obj)
-    now = clock.now()
     params = {"ct": ref.content_type_id, "pk": ref.object_pk, "user": user.pk, "own": lease or None}
     with transaction.atomic(using=sql.conn().alias, savepoint=False):
         row = sql.execute("release", params)
         if row is None:
             return Outcome(False, FREE, detail="not-held")
-        fence, object_repr = row
+        fence, object_repr, now = row
+        now = sql.as_datetime(now)
         ref = ref._replace(object_repr=ref.object_repr or object_repr)
         write_event(
             Kind.RELEASED,
@@ -262,12 +267,16 @@ def _change(
 ) -> Outcome:
     """Read the lock row (locked until commit where the database allows), let `decide` check
     it, then set its `Change` only if the row still carries the lease that was read, and
-    record the audit event. Three queries. `decide` returns an Outcome to stop early."""
+    record the audit event. Three queries. `decide` returns an Outcome to stop early.
+
+    Times are the database's as the read saw it (the row stays locked until commit where
+    the database allows; the compare-and-set guards it elsewhere)."""
     ref = ref_for(obj)
-    now = clock.now()
     with transaction.atomic(using=sql.conn().alias):
         lock = sql.read(ref, for_update=True)
-        change = decide(lock, LockState.from_lock(lock), now)
+        state = LockState.from_lock(lock)
+        now = state.as_of or clock.now()  # no row yet: nothing is timed from it
+        change = decide(lock, state, now)
         if isinstance(change, Outcome):
             return change
         updated = EditLock.objects.filter(pk=lock.pk, lease=lock.lease, fence=lock.fence).update(
@@ -312,7 +321,7 @@ def take_over(
         return Change(
             Kind.TAKEN_OVER,
             "taken-over",
-            LockState(user.pk, display_name(user), got, fence, now, now, now, expires),
+            LockState(user.pk, display_name(user), got, fence, now, now, now, expires, as_of=now),
             fence,
             {
                 "holder_id": user.pk,
@@ -388,6 +397,22 @@ def request_handover(obj: models.Model | RecordRef, user, message: str = "") -> 
     return _change(obj, user, message, decide)
 
 
+def record_merge_shown(obj: models.Model | RecordRef, user, state: LockState) -> None:
+    """Record that `user`'s save was refused for an older version and shown as the merge
+    screen (the contention report counts these), with the lock as `state` says it is.
+    One insert, timed by the database's clock; no page is told: no lock changed."""
+    live = state.is_live()
+    write_unannounced(
+        Kind.MERGE_SHOWN,
+        ref_for(obj),
+        state.as_of or clock.expression(),
+        actor=user,
+        holder_id=state.holder_id if live else None,
+        lease=state.lease if live else "",
+        fence=state.fence,
+    )
+
+
 def _asked_at(lock: EditLock, user, now: datetime) -> datetime | None:
     """When `user` last asked for this holding of the lock, if within the interval.
 
@@ -455,11 +480,10 @@ def check_lease(obj: models.Model | RecordRef, user, lease: str | None) -> LockS
     LeaseError. Inside a transaction on PostgreSQL the lock row stays locked until commit,
     so nobody can take the lock between this check and the write."""
     ref = ref_for(obj)
-    now = clock.now()
     in_transaction = not sql.conn().get_autocommit()
     lock = sql.read(ref, for_update=in_transaction)
     state = LockState.from_lock(lock)
-    if not (lease and LockPolicy(state, user, lease, now).can_edit):
+    if not (lease and LockPolicy(state, user, lease).can_edit):
         raise LeaseError(state)
     return state
 
@@ -469,8 +493,7 @@ def live_states(model: type[models.Model], pks: list[Any]) -> dict[str, LockStat
     from django.contrib.contenttypes.models import ContentType
 
     ct = ContentType.objects.get_for_model(model, for_concrete_model=False)
-    now = clock.now()
-    locks = EditLock.objects.filter(
-        live_q(now), content_type=ct, object_pk__in=[str(p) for p in pks]
+    locks = EditLock.objects.with_clock().filter(
+        live_q(), content_type=ct, object_pk__in=[str(p) for p in pks]
     )
     return {lock.object_pk: LockState.from_lock(lock) for lock in locks.select_related("holder")}

@@ -28,6 +28,7 @@ from django.utils.crypto import constant_time_compare
 from . import events
 
 SESSION_RECHECK = 120.0  # seconds between two checks of a socket's session and user
+SCOPE_KEY = "locks.session_binding"  # set by locks.handshake at the websocket handshake
 
 
 def fingerprint(session_key: str | None) -> str:
@@ -76,10 +77,15 @@ class SessionBinding:
     expires_at: datetime | None
 
     @classmethod
-    def of(cls, scope: dict[str, Any]) -> SessionBinding:
+    def of(cls, scope: dict[str, Any], prime: bool = False) -> SessionBinding:
+        """The binding of the scope's session (one read of the stored session). With `prime`,
+        the scope's session store is given the data read, so reading the user from it next
+        costs no second read (locks.handshake, before the session was loaded)."""
         session = scope["session"]
         key = session.session_key
-        expires_at = _stored(key)[1] if key else None
+        data, expires_at = _stored(key) if key else ({}, None)
+        if prime and data:
+            session._session_cache = data
         return cls(key, fingerprint(key), str(session.get(SESSION_KEY, "")), expires_at)
 
     def seconds_to_next_check(self) -> float:

@@ -14,45 +14,48 @@ from typing import Any
 from django.db import connections, router
 from django.utils.dateparse import parse_datetime
 
+from . import clock
+from .conf import lock_settings
 from .models import EditLock
 
 ACQUIRE = """
 INSERT INTO {t} ({ct}, {pk}, {repr}, {holder}, {lease}, {fence}, {acquired}, {heartbeat},
                  {activity}, {expires}, {prev_holder}, {prev_lease}, {prev_end},
                  {handover_by}, {handover_at}, {unsaved}, {prev_unsaved})
-VALUES (%(ct)s, %(pk)s, %(repr)s, %(user)s, %(new)s, 1, %(now)s, %(now)s, %(now)s, %(expires)s,
+VALUES (%(ct)s, %(pk)s, %(repr)s, %(user)s, %(new)s, 1, {now}, {now}, {now}, {new_expiry},
         NULL, '', '', NULL, NULL, FALSE, FALSE)
 ON CONFLICT ({ct}, {pk}) DO UPDATE SET
     {prev_holder} = CASE WHEN {renew} THEN NULL ELSE {t}.{holder} END,
     {prev_lease} = CASE WHEN {renew} THEN '' ELSE {t}.{lease} END,
     {prev_end} = CASE WHEN {renew} THEN 'renewed' WHEN {t}.{holder} IS NULL THEN ''
-                      WHEN {t}.{activity} <= %(idle_cutoff)s THEN 'idle_released'
+                      WHEN {t}.{activity} <= {idle_cutoff} THEN 'idle_released'
                       ELSE 'expired' END,
     {fence} = CASE WHEN {renew} THEN {t}.{fence} ELSE {t}.{fence} + 1 END,
-    {acquired} = CASE WHEN {renew} THEN {t}.{acquired} ELSE %(now)s END,
+    {acquired} = CASE WHEN {renew} THEN {t}.{acquired} ELSE {now} END,
     {lease} = CASE WHEN {renew} AND %(rotate)s = 0 THEN {t}.{lease} ELSE %(new)s END,
     {handover_by} = CASE WHEN {renew} THEN {t}.{handover_by} ELSE NULL END,
     {handover_at} = CASE WHEN {renew} THEN {t}.{handover_at} ELSE NULL END,
     {unsaved} = CASE WHEN {renew} THEN {t}.{unsaved} ELSE FALSE END,
     {holder} = %(user)s,
     {repr} = %(repr)s,
-    {heartbeat} = %(now)s,
-    {activity} = %(now)s,
-    {expires} = %(expires)s
-WHERE {t}.{holder} IS NULL OR {t}.{expires} <= %(now)s OR {t}.{activity} <= %(idle_cutoff)s
+    {heartbeat} = {now},
+    {activity} = {now},
+    {expires} = {new_expiry}
+WHERE {t}.{holder} IS NULL OR {t}.{expires} <= {now} OR {t}.{activity} <= {idle_cutoff}
    OR {renew}
 RETURNING {lease}, {fence}, {acquired}, {prev_holder}, {prev_lease}, {prev_end},
-          {handover_by}, {handover_at}, {unsaved}
+          {handover_by}, {handover_at}, {unsaved}, {heartbeat}, {expires}
 """
 
 # `unsaved` NULL keeps the flag; the right-hand sides all read the row as it was, so
 # {prev_unsaved} gets the flag before this heartbeat and the service can tell a flip.
 HEARTBEAT = """
-UPDATE {t} SET {heartbeat} = %(now)s, {expires} = %(expires)s{activity_set},
+UPDATE {t} SET {heartbeat} = {now}, {expires} = {new_expiry}{activity_set},
     {prev_unsaved} = {unsaved}, {unsaved} = COALESCE(%(unsaved)s, {unsaved})
 WHERE {ct} = %(ct)s AND {pk} = %(pk)s AND {lease} = %(own)s AND {holder} = %(user)s
-  AND {expires} > %(now)s AND {activity} > %(idle_cutoff)s
-RETURNING {fence}, {acquired}, {activity}, {handover_by}, {prev_unsaved}, {unsaved}
+  AND {expires} > {now} AND {activity} > {idle_cutoff}
+RETURNING {fence}, {acquired}, {activity}, {handover_by}, {prev_unsaved}, {unsaved}, {heartbeat},
+          {expires}
 """
 
 RELEASE = """
@@ -60,7 +63,7 @@ UPDATE {t} SET {holder} = NULL, {lease} = '', {expires} = NULL, {handover_by} = 
     {handover_at} = NULL, {prev_holder} = NULL, {prev_lease} = '', {prev_end} = '',
     {unsaved} = FALSE
 WHERE {ct} = %(ct)s AND {pk} = %(pk)s AND {lease} = %(own)s AND {holder} = %(user)s
-RETURNING {fence}, {repr}
+RETURNING {fence}, {repr}, {now}
 """
 
 # The statements per database vendor. PostgreSQL and SQLite (3.35+) share one dialect:
@@ -107,11 +110,19 @@ def conn():
     return connections[router.db_for_write(EditLock)]
 
 
+# "This tab's lease is still current": the only case in which acquire renews.
+RENEW = (
+    "({t}.{lease} = %(own)s AND {t}.{holder} = %(user)s AND {t}.{expires} > {now} "
+    "AND {t}.{activity} > {idle_cutoff})"
+)
+
+
 def statement(name: str, **fragments: str) -> str:
     """The statement `name` for the database in use, with quoted names filled in.
 
-    `fragments` fill optional placeholders (as the heartbeat's `{activity_set}`); they may
-    use the column keys themselves.
+    `fragments` fill optional placeholders (as the heartbeat's `{activity_set}`, and the
+    lock clock's `{now}`, `{new_expiry}` and `{idle_cutoff}`); they may use the column keys
+    themselves.
     """
     connection = conn()
     try:
@@ -121,35 +132,40 @@ def statement(name: str, **fragments: str) -> str:
             f"Edit locks have no SQL for the {connection.vendor!r} database; "
             f"supported: {', '.join(sorted(STATEMENTS))}."
         ) from None
+    template = template.replace("{renew}", RENEW)
     for key, fragment in fragments.items():
         template = template.replace("{" + key + "}", fragment)
     names = {key: connection.ops.quote_name(column) for key, column in _COLUMNS.items()}
     names["t"] = connection.ops.quote_name(EditLock._meta.db_table)
-    t, lease, holder, expires, activity = (
-        names["t"],
-        names["lease"],
-        names["holder"],
-        names["expires"],
-        names["activity"],
-    )
-    # "This tab's lease is still current": the only case in which acquire renews.
-    names["renew"] = (
-        f"({t}.{lease} = %(own)s AND {t}.{holder} = %(user)s AND {t}.{expires} > %(now)s "
-        f"AND {t}.{activity} > %(idle_cutoff)s)"
-    )
     return template.format(**names)
 
 
+def times() -> tuple[dict[str, str], dict[str, Any]]:
+    """The lock clock in SQL: `{now}`, `{new_expiry}` (a lease renewed now ends then) and
+    `{idle_cutoff}` (a holder inactive since then is idle), with their parameters.
+
+    The database's clock, read inside the statement itself; under a FakeClock, its time.
+    """
+    connection = conn()
+    fragments: dict[str, str] = {}
+    params: dict[str, Any] = {}
+    for name, offset in (
+        ("now", clock.ZERO),
+        ("new_expiry", lock_settings.timeout),
+        ("idle_cutoff", -lock_settings.idle_timeout),
+    ):
+        fragments[name], needed = clock.sql(connection, name, offset)
+        params.update(needed)
+    return fragments, params
+
+
 def execute(name: str, params: dict[str, Any], **fragments: str) -> tuple | None:
-    """Run statement `name` and return the row it returned (None: nothing changed)."""
+    """Run statement `name` with the lock clock's times and return the row it returned
+    (None: nothing changed)."""
+    time_fragments, time_params = times()
     with conn().cursor() as cursor:
-        cursor.execute(statement(name, **fragments), params)
+        cursor.execute(statement(name, **fragments, **time_fragments), {**params, **time_params})
         return cursor.fetchone()
-
-
-def param(value: datetime) -> Any:
-    """A datetime as the database takes it in raw SQL."""
-    return conn().ops.adapt_datetimefield_value(value)
 
 
 def as_datetime(value: Any) -> datetime | None:
@@ -161,9 +177,12 @@ def as_datetime(value: Any) -> datetime | None:
 
 
 def read(ref, *, for_update: bool = False) -> EditLock | None:
-    """The record's lock row with its holder, row-locked until commit if asked and possible."""
-    qs = EditLock.objects.select_related("holder", "handover_requested_by").filter(
-        content_type_id=ref.content_type_id, object_pk=ref.object_pk
+    """The record's lock row with its holder and the lock clock's time (`clock_now`),
+    row-locked until commit if asked and possible."""
+    qs = (
+        EditLock.objects.with_clock()
+        .select_related("holder", "handover_requested_by")
+        .filter(content_type_id=ref.content_type_id, object_pk=ref.object_pk)
     )
     features = conn().features
     if for_update and features.has_select_for_update:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from . import clock
 from .conf import lock_settings
 from .models import EditLock
 
@@ -28,6 +29,9 @@ class LockState:
     expires_at: datetime | None
     handover_requested_by: str = ""
     handover_requested_at: datetime | None = None
+    # The lock clock's time (the database's) when this state was read or written: what
+    # liveness and ages are measured against, whichever server looks at it.
+    as_of: datetime | None = None
     handover_requested_by_id: int | None = None
     unsaved: bool = False  # the holder's page reported unsaved changes
 
@@ -48,11 +52,17 @@ class LockState:
             if lock.handover_requested_by_id
             else "",
             handover_requested_at=lock.handover_requested_at,
+            as_of=getattr(lock, "clock_now", None),
             handover_requested_by_id=lock.handover_requested_by_id,
             unsaved=lock.unsaved,
         )
 
-    def is_live(self, now: datetime) -> bool:
+    def _now(self, now: datetime | None) -> datetime:
+        return now or self.as_of or clock.now()
+
+    def is_live(self, now: datetime | None = None) -> bool:
+        """The lease is current at `now` (default: the database time it was read at)."""
+        now = self._now(now)
         return (
             self.holder_id is not None
             and self.expires_at is not None
@@ -61,8 +71,10 @@ class LockState:
             and self.activity_at > now - lock_settings.idle_timeout
         )
 
-    def as_public_dict(self, now: datetime) -> dict[str, Any]:
-        """What any viewer may learn: never the lease token."""
+    def as_public_dict(self, now: datetime | None = None) -> dict[str, Any]:
+        """What any viewer may learn: never the lease token. Ages are the server's (database
+        clock) when the payload is built; pages add the time elapsed since it arrived."""
+        now = self._now(now)
         live = self.is_live(now)
         return {
             "held": live,
@@ -72,10 +84,16 @@ class LockState:
             "since": _iso(self.acquired_at) if live else None,
             "last_active": _iso(self.activity_at) if live else None,
             "expires": _iso(self.expires_at) if live else None,
+            "idle_seconds": _seconds_since(self.activity_at, now) if live else None,
+            "held_seconds": _seconds_since(self.acquired_at, now) if live else None,
             "handover_requested_by": self.handover_requested_by if live else "",
             "handover_requested_by_id": self.handover_requested_by_id if live else None,
             "unsaved": self.unsaved if live else False,
         }
+
+
+def _seconds_since(then: datetime | None, now: datetime) -> int | None:
+    return None if then is None else max(0, int((now - then).total_seconds()))
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
-from . import authority, clock, services
+from . import authority, services
 from .inlines import inline_rows
 from .records import ref_for
 from .values import record_values
@@ -62,13 +62,12 @@ def _record(model_admin, request: HttpRequest, object_id: str, *, change: bool):
 
 
 def payload(model_admin, request: HttpRequest, obj, state, lease: str | None) -> dict[str, Any]:
-    now = clock.now()
-    policy = model_admin.lock_policy(state, request, lease, now)  # knows the lock mode
+    policy = model_admin.lock_policy(state, request, lease)  # knows the lock mode
     data = policy.get_context()
     data.pop("state")
     return {
         **data,
-        "lock": state.as_public_dict(now),
+        "lock": state.as_public_dict(),
         "version": getattr(obj, "version", None) if obj is not None else None,
     }
 
@@ -194,12 +193,11 @@ def list_states(request: HttpRequest, model_admin) -> HttpResponse:
         return error(403, _("You may not view these records."))
     # Only rows this user's admin shows (its queryset and object permissions).
     pks = list(authority.visible_objects(model_admin, request, request.GET.getlist("pk")[:500]))
-    now = clock.now()
     states = model_admin.lock_states(pks)  # a scoped admin's rows show their parents' locks
     return JsonResponse(
         {
             "ok": True,
-            "locks": {pk: s.as_public_dict(now) for pk, s in states.items()},
+            "locks": {pk: s.as_public_dict() for pk, s in states.items()},
         }
     )
 

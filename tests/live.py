@@ -93,6 +93,7 @@ class LiveSite:
 
     workdir: Path
     extra_env: dict[str, str] = field(default_factory=dict)
+    database_url: str = ""  # default: an SQLite file in `workdir`
     processes: list[subprocess.Popen] = field(default_factory=list)
 
     @property
@@ -106,7 +107,7 @@ class LiveSite:
             if k not in {"DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE"}
         }
         env.update(
-            DATABASE_URL=f"sqlite:///{self.db_path}",
+            DATABASE_URL=self.database_url or f"sqlite:///{self.db_path}",
             DEBUG="1",
             DJANGO_SETTINGS_MODULE="project.settings",
             PYTHONUNBUFFERED="1",
@@ -131,8 +132,10 @@ class LiveSite:
         self.manage("migrate", "--noinput", "-v0")
         self.manage("demo")
 
-    def start_server(self) -> str:
-        proc, url = start_daphne("project.asgi:application", ROOT, self.env(), self.workdir)
+    def start_server(self, extra_env: dict[str, str] | None = None) -> str:
+        """Start one more server process (with `extra_env` on top of the site's)."""
+        env = {**self.env(), **(extra_env or {})}
+        proc, url = start_daphne("project.asgi:application", ROOT, env, self.workdir)
         self.processes.append(proc)
         return url
 

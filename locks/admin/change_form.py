@@ -10,7 +10,7 @@ from django.db import models
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from .. import clock, fingerprint, services
+from .. import fingerprint, services
 from ..conf import lock_settings
 from ..live import websocket_url
 from ..merge import BASE_FIELD, apply_choices, base_with_inlines, form_values, sign_base
@@ -41,7 +41,6 @@ class ChangeFormLockMixin:
             # Unknown object (Django answers) or a view-only user: no lock involved.
             return super().changeform_view(request, object_id, form_url, extra_context)
         ref = ref_for(self.lock_target(obj))
-        now = clock.now()
         if request.method == "POST":
             lease = request.POST.get(LEASE_FIELD, "")
             if MERGE_FIELD in request.POST:
@@ -70,7 +69,7 @@ class ChangeFormLockMixin:
             obj,
             lease,
             state,
-            self.lock_policy(state, request, lease, now),
+            self.lock_policy(state, request, lease),
             based_on_version=based_on,
             based_on_fingerprint=based_on_fingerprint,
         )
@@ -129,12 +128,11 @@ class ChangeFormLockMixin:
         commit, so nobody can take the lock between this check and the save.
         """
         ctx = request._locks
-        now = clock.now()
         if self.lock_advisory:
             ctx.state = services.get_state(ctx.ref)  # only to show who else edits
         else:
-            self._check_lease(request, form, ctx, now)
-        ctx.policy = self.lock_policy(ctx.state, request, ctx.lease, now)
+            self._check_lease(request, form, ctx)
+        ctx.policy = self.lock_policy(ctx.state, request, ctx.lease)
         if check_version and not self._is_current(request, obj, form, ctx):
             ctx.conflict = True
             if not ctx.refused:
@@ -146,13 +144,13 @@ class ChangeFormLockMixin:
                     ),
                 )
 
-    def _check_lease(self, request, form, ctx: LockContext, now) -> None:
+    def _check_lease(self, request, form, ctx: LockContext) -> None:
         """Refuse the save unless this tab presents the lock's current lease."""
         try:
             ctx.state = services.check_lease(ctx.ref, request.user, ctx.lease)
         except services.LeaseError as refused:
             ctx.refused = True
-            if refused.state.is_live(now):
+            if refused.state.is_live():
                 form.add_error(
                     None,
                     _(
@@ -237,7 +235,6 @@ class ChangeFormLockMixin:
     def lock_template_context(
         self, request, obj, ctx: LockContext, form=None, formsets=()
     ) -> dict[str, Any]:
-        now = clock.now()
         base = ""
         if form is not None and not form.is_bound:
             # What this page shows now: a later merge tells your changes from theirs by it.
@@ -262,7 +259,7 @@ class ChangeFormLockMixin:
             "version": version,
             "fingerprint": based_on,
             "record_key": ctx.ref.key,
-            "public": ctx.state.as_public_dict(now),
+            "public": ctx.state.as_public_dict(),
             "heartbeat_interval": lock_settings.HEARTBEAT_INTERVAL,
             "timeout": lock_settings.TIMEOUT,
             "jsi18n": reverse(f"{self.admin_site.name}:{self._lock_prefix}_jsi18n"),

@@ -13,7 +13,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from .. import clock, services
+from .. import services
 from ..conf import lock_settings
 from ..live import websocket_url
 from ..records import ref_for
@@ -113,7 +113,6 @@ class ChangeListLockMixin:
 
             def clean(self):
                 super().clean()
-                now = clock.now()
                 for form in self.forms:
                     stale = getattr(form, "stale", False)  # never saved: see list_versions
                     changed = bool(form.edited) if stale else form.has_changed()
@@ -124,7 +123,7 @@ class ChangeListLockMixin:
                     state = (
                         FREE if advisory else services.get_state(admin.lock_target(form.instance))
                     )
-                    if state.is_live(now):
+                    if state.is_live():
                         form.add_error(
                             None,
                             _("%(holder)s is editing this record; not saved.")

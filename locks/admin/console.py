@@ -10,7 +10,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-from .. import clock, services
+from .. import services, stats
 from ..conf import lock_settings
 from ..live import websocket_url
 from ..models import EditLock, LockEvent
@@ -34,6 +34,11 @@ def record_link(obj) -> str:
     return format_html('<a href="{}">{}</a>', url, label)
 
 
+def may_read_audit(user) -> bool:
+    """Lock managers and whoever may view lock events read the audit trail and its report."""
+    return is_lock_manager(user) or user.has_perm("locks.view_lockevent")
+
+
 def fingerprint(token: str) -> str:
     """A short, stable name for a lease token, so pages can tell leases apart without showing
     one: whoever reads a token could heartbeat, save or release as its holder."""
@@ -48,11 +53,10 @@ class LockStateFilter(admin.SimpleListFilter):
         return [("active", _("active")), ("stale", _("expired or idle"))]
 
     def queryset(self, request, queryset):
-        now = clock.now()
         if self.value() == "active":
-            return queryset.live(now)
+            return queryset.live()
         if self.value() == "stale":
-            return queryset.stale(now)
+            return queryset.stale()
         return queryset
 
 
@@ -111,10 +115,17 @@ class EditLockAdmin(ManagersReadOnlyAdmin):
         return super().media + lock_media()
 
     def get_queryset(self, request):
-        return super().get_queryset(request).held()
+        # Ages and states by the database's clock, read with the rows.
+        return super().get_queryset(request).held().with_clock()
 
     def changelist_view(self, request, extra_context=None):
-        """The console refreshes itself when any lock changes (websocket, else polling)."""
+        """The console refreshes itself when any lock changes (websocket, else polling).
+        Above the list: the contention report over the period `?contention_days=` (1, 7, 30)."""
+        days = stats.period_from(request.GET.get(stats.PERIOD_PARAM))
+        if stats.PERIOD_PARAM in request.GET:
+            # Not a filter of the list: the ChangeList would refuse it (redirect with ?e=1).
+            request.GET = request.GET.copy()
+            del request.GET[stats.PERIOD_PARAM]
         extra_context = {
             **(extra_context or {}),
             "locks_list": {
@@ -122,9 +133,10 @@ class EditLockAdmin(ManagersReadOnlyAdmin):
                 "ws_url": websocket_url(request),
                 "interval": lock_settings.HEARTBEAT_INTERVAL,
             },
+            "contention": stats.contention_report(days) if may_read_audit(request.user) else None,
         }
         response = super().changelist_view(request, extra_context)
-        return extend_chosen_template(response, "locks/admin/change_list.html")
+        return extend_chosen_template(response, "locks/admin/console.html")
 
     @admin.display(description=_("record"), ordering="object_repr")
     def record(self, obj: EditLock) -> str:
@@ -134,11 +146,11 @@ class EditLockAdmin(ManagersReadOnlyAdmin):
     def heartbeat_age(self, obj: EditLock) -> str:
         if not obj.heartbeat_at:
             return "-"
-        return _("%(age)s ago") % {"age": ago(obj.heartbeat_at, clock.now())}
+        return _("%(age)s ago") % {"age": ago(obj.heartbeat_at, obj.clock_now)}
 
     @admin.display(description=_("idle for"), ordering="activity_at")
     def idle_time(self, obj: EditLock) -> str:
-        return ago(obj.activity_at, clock.now()) if obj.activity_at else "-"
+        return ago(obj.activity_at, obj.clock_now) if obj.activity_at else "-"
 
     @admin.display(description=_("state"))
     def lock_state(self, obj: EditLock) -> str:
@@ -148,7 +160,7 @@ class EditLockAdmin(ManagersReadOnlyAdmin):
             "expired": _("expired"),
             "free": _("free"),
         }
-        state = obj.state(clock.now())
+        state = obj.state()
         return format_html(
             '<span class="locks-state locks-state-{}">{}</span>', state, labels[state]
         )

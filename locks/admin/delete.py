@@ -8,7 +8,7 @@ from django.http import HttpResponseRedirect
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from .. import clock, services
+from .. import services
 from ..records import ref_for
 from .compose import extend_chosen_template
 from .context import LEASE_FIELD, LockContext
@@ -25,7 +25,6 @@ class DeleteLockMixin:
             # Unknown object, no permission (Django answers), or advisory: no lock needed.
             return super().delete_view(request, object_id, extra_context)
         ref = ref_for(self.lock_target(obj))
-        now = clock.now()
         lease = request.POST.get(LEASE_FIELD) or request.GET.get(LEASE_FIELD, "")
         change_url = reverse(
             f"{self.admin_site.name}:{self.opts.app_label}_{self.opts.model_name}_change",
@@ -39,7 +38,7 @@ class DeleteLockMixin:
                     self._refuse(request, refused.state, _("deleted"))
                     return HttpResponseRedirect(change_url)
                 request._locks = LockContext(
-                    ref, obj, lease, state, self.lock_policy(state, request, lease, now)
+                    ref, obj, lease, state, self.lock_policy(state, request, lease)
                 )
                 response = super().delete_view(request, object_id, extra_context)
                 if isinstance(response, HttpResponseRedirect):
@@ -54,7 +53,7 @@ class DeleteLockMixin:
             query[LEASE_FIELD] = outcome.lease
             return HttpResponseRedirect(f"{request.path}?{query.urlencode()}")
         request._locks = LockContext(
-            ref, obj, lease, outcome.state, self.lock_policy(outcome.state, request, lease, now)
+            ref, obj, lease, outcome.state, self.lock_policy(outcome.state, request, lease)
         )
         extra_context = {
             **(extra_context or {}),

@@ -6,6 +6,7 @@ from django.http import HttpResponse
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
 
+from .. import services
 from ..fingerprint import fingerprint
 from ..merge import (
     BASE_FIELD,
@@ -73,6 +74,8 @@ class MergeScreenMixin:
                 "opts": self.opts,
             }
         )
+        # The audit trail (and the contention report) counts refused stale saves.
+        services.record_merge_shown(ctx.ref, request.user, ctx.state)
         # "Discard my changes" goes back to the change form: let it keep this tab's lease.
         request.session[continue_key(ctx.ref)] = ctx.lease
         request.current_app = self.admin_site.name

@@ -11,7 +11,6 @@ from django.db import models
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
-from .. import clock
 from ..policy import ADVISORY, PESSIMISTIC, LockPolicy
 from ..records import ref_for
 from ..state import LockState
@@ -35,9 +34,10 @@ class LockPermissionsMixin:
         return self.lock_mode == ADVISORY
 
     def lock_policy(
-        self, state: LockState, request: HttpRequest, lease: str | None, now: datetime
+        self, state: LockState, request: HttpRequest, lease: str | None, now: datetime | None = None
     ) -> LockPolicy:
-        """The policy for this request's user, in this admin's lock mode."""
+        """The policy for this request's user, in this admin's lock mode; judged at the
+        database's time the state was read at unless given a time."""
         return LockPolicy(state, request.user, lease, now, advisory=self.lock_advisory)
 
     def _lock_context(self, request: HttpRequest, obj: models.Model | None) -> LockContext | None:
@@ -63,13 +63,12 @@ class LockPermissionsMixin:
         return ctx.may_write or request.method == "POST"
 
     def _refuse(self, request, state: LockState, verb: str) -> None:
-        now = clock.now()
-        if state.is_live(now) and state.holder_id != request.user.pk:
+        if state.is_live() and state.holder_id != request.user.pk:
             text = _("%(holder)s is editing this record, so it was not %(verb)s.") % {
                 "holder": state.holder_name,
                 "verb": verb,
             }
-        elif state.is_live(now):
+        elif state.is_live():
             text = _("You are editing this record in another tab, so it was not %(verb)s here.") % {
                 "verb": verb
             }

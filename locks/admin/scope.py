@@ -18,7 +18,7 @@ from django.db import models
 from django.db.models import F
 from django.utils.translation import gettext as _
 
-from .. import clock, services
+from .. import services
 from ..records import ref_for
 from ..state import LockState
 from ..versioning import VersionedModel
@@ -71,7 +71,7 @@ class LockScopeMixin:
         if ctx is not None and ctx.ref.same_record(ref_for(parent)):
             return  # the parent this page holds: check_write checks its lease
         state = services.get_state(parent)
-        if state.is_live(clock.now()):
+        if state.is_live():
             holder = (
                 state.holder_name
                 if state.holder_id != request.user.pk

@@ -6,7 +6,7 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from locks import clock, stats
+from locks import stats
 from locks.models import EditLock
 from locks.state import display_name
 
@@ -42,11 +42,14 @@ class Command(BaseCommand):
             else:
                 print_report(self.stdout.write, report)
             return
-        now = clock.now()
         rows = []
         for lock in (
-            EditLock.objects.held().select_related("content_type", "holder").order_by("acquired_at")
+            EditLock.objects.held()
+            .with_clock()
+            .select_related("content_type", "holder")
+            .order_by("acquired_at")
         ):
+            now = lock.clock_now  # ages by the database's clock, as the pages show them
             rows.append(
                 {
                     "model": f"{lock.content_type.app_label}.{lock.content_type.model}",

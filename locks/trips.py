@@ -1,0 +1,57 @@
+"""Trips from the event loop to the database thread, for the live channel.
+
+Channels' `database_sync_to_async` closes the thread's database connection after every call
+unless CONN_MAX_AGE allows otherwise (and under ASGI, Django advises CONN_MAX_AGE = 0): one
+new connection per socket message. After a server restart 1,000 pages reconnect at once and
+their handshakes, subscriptions and syncs queue on Channels' one database thread; opening
+and closing a connection for each was the largest single cost of the storm
+(benchmarks/reconnect_storm.py). Here a healthy connection is kept for the next trip while
+trips are queued behind the current one, and closed as before once the queue is empty, so an
+idle server holds no connection.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from asgiref.sync import SyncToAsync
+from django.db import close_old_connections, connections
+
+_queued = 0  # trips started and not finished, this process
+
+
+def _keep_healthy() -> None:
+    """Close connections that errored or left autocommit, whatever their age."""
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is None:
+            continue
+        close_at, conn.close_at = conn.close_at, None
+        try:
+            conn.close_if_unusable_or_obsolete()
+        finally:
+            conn.close_at = close_at
+
+
+class DatabaseTrip(SyncToAsync):
+    """`channels.db.database_sync_to_async`, reusing the connection while trips queue up."""
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        global _queued
+        _queued += 1
+        try:
+            return await super().__call__(*args, **kwargs)
+        finally:
+            _queued -= 1
+
+    def thread_handler(self, loop, *args: Any, **kwargs: Any) -> Any:
+        _keep_healthy()
+        try:
+            return super().thread_handler(loop, *args, **kwargs)
+        finally:
+            if _queued > 1:
+                _keep_healthy()  # the next trip is waiting: it uses this connection
+            else:
+                close_old_connections()  # as Channels does
+
+
+database_sync_to_async = DatabaseTrip

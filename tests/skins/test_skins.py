@@ -28,10 +28,6 @@ SKINS = {"unfold": 40, "jazzmin": 41, "grappelli": 42}
 VALUES_NOT_LIVE = {
     "unfold": "locks.js looks for .form-row.field-<name> .readonly; unfold's read-only rows "
     "carry no field name",
-    "jazzmin": "locks.js looks for .form-row.field-<name> .readonly; jazzmin's rows are "
-    ".form-group.field-<name>",
-    "grappelli": "locks.js looks for the form under #content-main and .readonly values; "
-    "grappelli has neither (rows are .<name>, values .grp-readonly)",
 }
 
 

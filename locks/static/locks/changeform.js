@@ -17,7 +17,9 @@ export class ChangeForm {
     const d = root.dataset;
     this.root = root;
     this.data = d;
-    this.form = document.querySelector("#content-main > form[method=post]:not(.locks-inline-form)");
+    // The form that carries the lock's inputs (whatever the admin skin wraps it in).
+    const lease = document.querySelector("form input[name=_locks_lease]");
+    this.form = lease ? lease.form : document.querySelector("#content-main > form[method=post]:not(.locks-inline-form)");
     this.record = { ct: parseInt(d.ct, 10), pk: d.pk };
     this.lease = d.lease;
     this.interval = Math.max(1, parseInt(d.interval, 10) || 15) * 1000;

@@ -12,7 +12,8 @@ export function applyValues(values) {
   let inputs = false;
   Object.entries(values).forEach(([name, value]) => {
     const n = CSS.escape(name);
-    const cell = document.querySelector(`.form-row.field-${n} .readonly, .fieldBox.field-${n} .readonly`);
+    // Django's rows (.form-row / .fieldBox), jazzmin's (.form-group) and grappelli's (.grp-row).
+    const cell = document.querySelector(`.field-${n} .readonly, .grp-row.${n} .grp-readonly`);
     if (cell) {
       const text = value || "-";
       if (cell.textContent !== text) { cell.textContent = text; flash(cell); }

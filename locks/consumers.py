@@ -276,16 +276,19 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
             return None
         return None if model is None else authority.locked_admin(model)
 
-    def _record(self, data: Any, action: str = "view") -> tuple[RecordRef, Grant, Any]:
+    def _record(
+        self, data: Any, action: str = "view", *, grants: bool = True
+    ) -> tuple[RecordRef, Grant | None, Any]:
         if not isinstance(data, dict):
             raise BadRequest("bad_message", 'A record is {"ct": <id>, "pk": "<id>"}.')
-        return self._records(data.get("ct"), [data.get("pk")], action)[0]
+        return self._records(data.get("ct"), [data.get("pk")], action, grants=grants)[0]
 
     def _records(
-        self, ct_id: Any, pks: list[Any], action: str = "view"
-    ) -> list[tuple[RecordRef, Grant, Any]]:
+        self, ct_id: Any, pks: list[Any], action: str = "view", *, grants: bool = True
+    ) -> list[tuple[RecordRef, Grant | None, Any]]:
         """The named records of one model as its locked ModelAdmin shows them to this user:
-        each with its grant and the object, in one query for the rows."""
+        each with its grant (unless `grants` is false: a heartbeat sends no values, so it
+        does not build the admin's forms) and the object, in one query for the rows."""
         valid_ct = isinstance(ct_id, int) and not isinstance(ct_id, bool)
         if not valid_ct or not all(
             isinstance(pk, (str, int)) and not isinstance(pk, bool) and len(str(pk)) <= 255
@@ -310,9 +313,11 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
         found = []
         for pk in pks:
             obj = visible[str(pk)]
-            given = shared or authority.grant(model_admin, request, obj)
-            if static:
-                shared = given
+            given = None
+            if grants:
+                given = shared or authority.grant(model_admin, request, obj)
+                if static:
+                    shared = given
             found.append((RecordRef(ct_id, str(pk), str(obj)[:200]), given, obj))
         return found
 
@@ -375,7 +380,7 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
 
     @database_sync_to_async
     def _heartbeat(self, message: dict[str, Any]) -> dict[str, Any]:
-        ref, _, _ = self._record(message.get("record"), action="change")
+        ref, _, _ = self._record(message.get("record"), action="change", grants=False)
         lease = message.get("lease")
         if not isinstance(lease, str) or len(lease) > 64:
             raise BadRequest("bad_message", "A heartbeat carries the page's lease.")
@@ -401,16 +406,17 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
         """The record's lock and version now, and the values this user's change form shows
         if the page's copy is older."""
         self._still_there()
-        ref, given, obj = self._record(message.get("record"))
+        ref, _, obj = self._record(message.get("record"), grants=False)
         lease = message.get("lease") if isinstance(message.get("lease"), str) else None
         reply = {"type": "state", **self._state(ref, services.get_state(ref), lease)}
         version = getattr(obj, "version", None)
         reply["version"] = version
         if version is not None and message.get("version") != version:
+            # Only now are the admin's forms asked which fields this user may see.
+            model_admin = self._admin(ref.content_type_id)
+            given = authority.grant(model_admin, self._request(), obj)
             reply["values"] = authority.only_visible(record_values(obj), given.fields)
-            reply["inlines"] = authority.shape_inlines(
-                inline_rows(self._admin(ref.content_type_id), obj), given
-            )
+            reply["inlines"] = authority.shape_inlines(inline_rows(model_admin, obj), given)
         return reply
 
     def _state(self, ref: RecordRef, state, lease: str | None) -> dict[str, Any]:

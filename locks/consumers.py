@@ -19,7 +19,7 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.contenttypes.models import ContentType
 
-from . import authority, services, sessions
+from . import authority, services, sessions, shared_perms
 from .authority import CONSOLE, Grant
 from .conf import lock_settings
 from .events import CONSOLE_GROUP, record_group, user_group
@@ -324,6 +324,8 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
     # ------------------------------------------------------------ handlers
 
     async def on_subscribe(self, message: dict[str, Any]) -> dict[str, Any]:
+        if "record" in message and isinstance(message.get("sync"), dict):
+            return await self._subscribe_and_sync(message)
         granted, presence = await self._topics(message), message.get("presence") is True
         topics = [topic for topic, _, _ in granted]
         for topic, ref, given in granted:
@@ -336,6 +338,62 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
         if presence and len(topics) == 1 and topics[0] != CONSOLE_GROUP:
             self.hub.join_presence(self, topics[0], self.user.pk, display_name(self.user))
         return {"type": "subscribed", "topics": len(topics)}
+
+    async def _subscribe_and_sync(self, message: dict[str, Any]) -> dict[str, Any]:
+        """A change form (re)connecting: subscribe and sync in one trip to the database
+        thread instead of two (after a restart, 1,000 pages queue on that one thread).
+
+        The socket joins the hub's topic first, with no grant (the hub sends it nothing), so
+        the state is read while the membership already exists; if an event for the topic
+        reached the hub during the trip, the reply leaves the state out and the page syncs."""
+        ref = self._parse_ref(message["record"])
+        topic = record_group(ref)
+        joined = topic not in self.topics
+        if joined:
+            await self.hub.subscribe(self, topic, ref)
+            self.topics.add(topic)
+        seen = self.hub.events_delivered(topic)
+        try:
+            full_ref, given, state = await self._granted_state(message["record"], message["sync"])
+        except BaseException:
+            if joined and topic not in self.grants:
+                await self.hub.unsubscribe(self, topic)
+                self.topics.discard(topic)
+            raise
+        self.grants[topic] = given
+        self.records[topic] = full_ref
+        if message.get("presence") is True:
+            self.hub.join_presence(self, topic, self.user.pk, display_name(self.user))
+        reply: dict[str, Any] = {"type": "subscribed", "topics": 1}
+        if self.hub.events_delivered(topic) == seen:
+            reply["state"] = state
+        return reply
+
+    @staticmethod
+    def _parse_ref(data: Any) -> RecordRef:
+        """A record reference as the messages name it, checked for shape only."""
+        if not isinstance(data, dict):
+            raise BadRequest("bad_message", 'A record is {"ct": <id>, "pk": "<id>"}.')
+        ct_id, pk = data.get("ct"), data.get("pk")
+        if (
+            not isinstance(ct_id, int)
+            or isinstance(ct_id, bool)
+            or not isinstance(pk, (str, int))
+            or isinstance(pk, bool)
+            or len(str(pk)) > 255
+        ):
+            raise BadRequest("bad_message", 'A record is {"ct": <id>, "pk": "<id>"}.')
+        return RecordRef(ct_id, str(pk))
+
+    @database_sync_to_async
+    def _granted_state(
+        self, record: dict[str, Any], sync: dict[str, Any]
+    ) -> tuple[RecordRef, Grant, dict[str, Any]]:
+        self._still_there()
+        shared_perms.lend(self.user, self.hub.healthy)
+        ref, given, obj = self._record(record)
+        shared_perms.keep(self.user, self.hub.healthy)
+        return ref, given, self._sync_reply(ref, obj, sync, given)
 
     async def on_unsubscribe(self, message: dict[str, Any]) -> dict[str, Any]:
         """Leaving needs no permission and works for records deleted meanwhile."""
@@ -358,6 +416,13 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
     def _topics(self, message: dict[str, Any]) -> list[tuple[str, RecordRef | None, Grant]]:
         """The topics a subscription names, each with its record and grant."""
         self._still_there()
+        shared_perms.lend(self.user, self.hub.healthy)
+        try:
+            return self._named_topics(message)
+        finally:
+            shared_perms.keep(self.user, self.hub.healthy)
+
+    def _named_topics(self, message: dict[str, Any]) -> list[tuple[str, RecordRef | None, Grant]]:
         if "record" in message:
             ref, given, _ = self._record(message["record"])
             return [(record_group(ref), ref, given)]
@@ -407,6 +472,11 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
         if the page's copy is older."""
         self._still_there()
         ref, _, obj = self._record(message.get("record"), grants=False)
+        return self._sync_reply(ref, obj, message)
+
+    def _sync_reply(
+        self, ref: RecordRef, obj: Any, message: dict[str, Any], given: Grant | None = None
+    ) -> dict[str, Any]:
         lease = message.get("lease") if isinstance(message.get("lease"), str) else None
         reply = {"type": "state", **self._state(ref, services.get_state(ref), lease)}
         version = getattr(obj, "version", None)
@@ -414,7 +484,8 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
         if version is not None and message.get("version") != version:
             # Only now are the admin's forms asked which fields this user may see.
             model_admin = self._admin(ref.content_type_id)
-            given = authority.grant(model_admin, self._request(), obj)
+            if given is None:
+                given = authority.grant(model_admin, self._request(), obj)
             reply["values"] = authority.only_visible(record_values(obj), given.fields)
             reply["inlines"] = authority.shape_inlines(inline_rows(model_admin, obj), given)
         return reply

@@ -23,10 +23,10 @@ from typing import Any, Protocol
 
 from channels.layers import get_channel_layer
 
-from . import authority, sequences, services
+from . import authority, sequences, services, shared_perms
 from .authority import Grant
 from .conf import lock_settings
-from .events import RECORD_CREATED, RECORD_PREFIX, RECORD_SAVED
+from .events import RECORD_CREATED, RECORD_PREFIX, RECORD_SAVED, USER_PREFIX
 from .records import RecordRef
 from .sequences import Sequence
 from .trips import database_sync_to_async
@@ -79,6 +79,8 @@ class Hub:
         # process last delivered for it; the digest compares it with the database.
         self.records: dict[str, RecordRef] = {}
         self.seen: dict[str, Sequence] = {}
+        # Events dispatched per topic: a subscription that read the state meanwhile re-reads.
+        self.delivered: dict[str, int] = defaultdict(int)
 
     async def start(self) -> None:
         # The layer's default prefix: channels-redis reads one prefix per process, and a
@@ -118,13 +120,21 @@ class Hub:
                 self.local_dirty.add(topic)
             if not members:
                 del self.topics[topic]
+                if topic.startswith(USER_PREFIX):
+                    # No more announcements for this user reach this process.
+                    shared_perms.forget(topic.removeprefix(USER_PREFIX))
                 self.records.pop(topic, None)
                 self.seen.pop(topic, None)
+                self.delivered.pop(topic, None)
                 await self.layer.group_discard(topic, self.channel)
 
     def join_presence(self, subscriber: Subscriber, topic: str, user_id: int, name: str) -> None:
         self.viewers[topic][subscriber] = (user_id, name)
         self.local_dirty.add(topic)
+
+    def events_delivered(self, topic: str) -> int:
+        """How many events this process has dispatched on `topic` (a change counter)."""
+        return self.delivered.get(topic, 0)
 
     def subscriber_count(self) -> int:
         return len({s for members in self.topics.values() for s in members})
@@ -166,6 +176,8 @@ class Hub:
             self.parts[topic][message["process"]] = (message["viewers"], time.monotonic())
             self.merged_dirty.add(topic)
             return
+        if message.get("type") == "locks.user":
+            shared_perms.forget(topic.removeprefix(USER_PREFIX))
         members = self.topics.get(topic)
         if not members:
             return
@@ -186,6 +198,7 @@ class Hub:
         """Shape the event once per distinct grant (the fields those sockets' users may see)
         and encode it once per shape: the fan-out stays one loop over the sockets."""
         self._saw(topic, event)
+        self.delivered[topic] += 1
         audiences: dict[Grant, list[Subscriber]] = defaultdict(list)
         ask_again: list[Subscriber] = []
         for member in members:
@@ -432,6 +445,7 @@ async def get_hub() -> Hub:
 
 async def reset_hubs() -> None:
     """Stop every hub (tests: each test's event loop gets a fresh one)."""
+    shared_perms.forget_all()
     for hub in list(_hubs.values()):
         await hub.stop()
     _hubs.clear()

@@ -78,8 +78,15 @@ def new_lease() -> str:
 
 
 def get_state(obj: models.Model | RecordRef) -> LockState:
-    """The record's lock as it is now (one query)."""
-    return LockState.from_lock(sql.read(ref_for(obj)))
+    """The record's lock as it is now (one plain query, and one for names when held): the
+    read every page load, poll and (re)connecting socket makes."""
+    return sql.read_state(ref_for(obj))
+
+
+def _read_state(ref: RecordRef) -> LockState:
+    """The lock in one query (names joined), for an operation's answer after it failed:
+    acquire, heartbeat and release keep to two queries."""
+    return LockState.from_lock(sql.read(ref))
 
 
 def _holding(
@@ -134,7 +141,7 @@ def acquire(
     with transaction.atomic(using=sql.conn().alias, savepoint=False):
         row = sql.execute("acquire", params)
         if row is None:
-            return Outcome(False, get_state(ref), detail="held")
+            return Outcome(False, _read_state(ref), detail="held")
         got_lease, fence, acquired_at, prev_holder, prev_lease, prev_end, *rest = row
         _by, _at, unsaved, now, ends = rest
         now = sql.as_datetime(now)  # the database's time, as the statement wrote it
@@ -192,13 +199,13 @@ def heartbeat(
     }
     row = sql.execute("heartbeat", params, activity_set=", {activity} = {now}" if active else "")
     if row is None:
-        return Outcome(False, get_state(ref), detail="lost")
+        return Outcome(False, _read_state(ref), detail="lost")
     fence, acquired_at, activity_at, handover_by, was_unsaved, is_unsaved, now, ends = row
     now = sql.as_datetime(now)  # the database's time, as the statement wrote it
     if handover_by is not None:
         # Someone asked for the record: read who, so the holder's page can say it. (Should a
         # take-over have committed in between, the answer is the truth as of now: lost.)
-        state = get_state(ref)
+        state = _read_state(ref)
         if state.lease != lease:
             return Outcome(False, state, detail="lost")
     else:
@@ -283,7 +290,7 @@ def _change(
             **change.values
         )
         if not updated:
-            return Outcome(False, get_state(ref), detail="raced")
+            return Outcome(False, _read_state(ref), detail="raced")
         write_event(
             change.kind,
             ref._replace(object_repr=ref.object_repr or lock.object_repr),

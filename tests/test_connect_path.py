@@ -118,3 +118,81 @@ async def test_a_message_queued_for_a_page_that_left_costs_no_query(bob, custome
     await busy
     await socket.wait(TIMEOUT)
     assert asked == []  # the subscribe never reached the ModelAdmin
+
+
+async def test_a_page_reconnects_with_one_subscribe_that_carries_the_state(
+    alice, bob, customer, trips
+):
+    """The change form subscribes with `sync`: one trip, and the reply is the sync's answer
+    (the lock as bob's page must show it, and the values when his copy is older)."""
+    from asgiref.sync import sync_to_async
+
+    from locks import services
+
+    await sync_to_async(services.acquire)(customer, alice)
+    socket = await open_socket(bob)
+    trips.clear()
+    message = {"record": record(customer), "presence": True, "sync": {"version": 0}}
+    reply = await ask(socket, {"type": "subscribe", **message})
+
+    assert reply["type"] == "subscribed"
+    assert len(trips) == 1, trips
+    state = reply["state"]
+    assert state["type"] == "state"
+    assert state["lock"]["held"] is True and state["lock"]["holder_id"] == alice.pk
+    assert state["lock"]["holder"] == "Alice"
+    assert state["can_edit"] is False
+    assert state["version"] == customer.version and state["values"]["name"] == "Ada Lovelace"
+
+    current = await ask(
+        socket, {"type": "subscribe", **message, "sync": {"version": customer.version}}
+    )
+    assert "values" not in current["state"]  # the page is up to date: no values travel
+    await socket.disconnect()
+
+
+async def test_an_event_during_the_subscriptions_read_is_not_lost(
+    alice, bob, customer, monkeypatch
+):
+    """A save that reaches the process while the subscription reads the state: the reply
+    leaves the state out, so the page syncs and gets the saved values."""
+    import time
+
+    from asgiref.sync import sync_to_async
+
+    from locks import services
+    from locks.events import record_group
+    from locks.hub import get_hub
+    from locks.records import ref_for
+    from records.models import Customer
+
+    first = await open_socket(alice)
+    hub = await get_hub()
+    topic = record_group(await sync_to_async(ref_for)(customer))
+    original = services.get_state
+
+    def save_meanwhile(obj):
+        monkeypatch.setattr(services, "get_state", original)
+        state = original(obj)
+        before = hub.events_delivered(topic)
+        saved = Customer.objects.get(pk=customer.pk)
+        saved.notes = "Saved while bob subscribed"
+        saved.save()
+        deadline = time.monotonic() + TIMEOUT
+        while hub.events_delivered(topic) == before:  # the hub runs on the free event loop
+            assert time.monotonic() < deadline, "the save never reached the hub"
+            time.sleep(0.01)
+        return state
+
+    monkeypatch.setattr(services, "get_state", save_meanwhile)
+    socket = await open_socket(bob)
+    message = {"record": record(customer), "sync": {"version": customer.version}}
+    reply = await ask(socket, {"type": "subscribe", **message})
+
+    assert reply["type"] == "subscribed"
+    assert "state" not in reply  # the state read may predate the save: the page syncs
+    synced = await ask(socket, {"type": "sync", **message})
+    assert synced["version"] == customer.version + 1
+    assert synced["values"]["notes"] == "Saved while bob subscribed"
+    await socket.disconnect()
+    await first.disconnect()

@@ -320,3 +320,20 @@ async def test_rows_subscription_checks_all_rows_in_one_go(alice, customer):
         "code"
     ] == "bad_message"
     await socket.disconnect()
+
+
+async def test_a_new_socket_after_a_revocation_gets_no_borrowed_rights(bob, customer):
+    """A user's sockets share their permissions for a moment (a restart reconnects all their
+    tabs at once); a revocation ends that at once for the sockets that come after."""
+    socket = await open_socket(bob)
+    assert (await ask(socket, {"type": "subscribe", "record": record(customer)}))[
+        "type"
+    ] == "subscribed"
+
+    await sync_to_async(bob.user_permissions.clear)()
+    assert (await wait_closed(socket))["code"] == 4403
+
+    again = await open_socket(bob)
+    reply = await ask(again, {"type": "subscribe", "record": record(customer), "sync": {}})
+    assert reply["code"] == "forbidden"
+    await again.disconnect()

@@ -163,8 +163,11 @@ export class ChangeForm {
   onOpen() {
     this.link = "";
     this.render();
-    this.live.subscribe({ record: this.record, presence: true }).then((ok) => {
-      if (ok) { this.resync(); }  // anything missed while disconnected
+    // Subscribe and catch up on anything missed while disconnected, in one request.
+    const sync = { version: this.version, lease: this.lease };
+    this.live.subscribe({ record: this.record, presence: true, sync }).then((reply) => {
+      if (!reply) { return; }
+      if (reply.state && reply.state.type === "state") { this.applyState(reply.state); } else { this.resync(); }
     });
   }
 

@@ -1,10 +1,14 @@
 /* Transport: HTTP calls (the fallback) and the page's one websocket (docs/protocol.md).
  *
- * The socket reconnects with backoff and jitter; after a server restart no page waits more
- * than RECONNECT_CAP ms for its first try, and pages do not all come back at once.
+ * The socket reconnects with backoff and jitter: the first try comes 0.5 to 1 s after the
+ * close, later ones at most RECONNECT_CAP ms apart, so after a server restart every page is
+ * back within a few seconds without all of them arriving at once. An outage longer than
+ * LONG_OUTAGE ms slows the tries down to at most LONG_OUTAGE_CAP ms apart.
  */
 
-export const RECONNECT_CAP = 5000;
+export const RECONNECT_CAP = 3000;
+export const LONG_OUTAGE = 60000;
+export const LONG_OUTAGE_CAP = 15000;
 
 export function csrfToken() {
   const input = document.querySelector("input[name=csrfmiddlewaretoken]");
@@ -64,6 +68,7 @@ export class Live {
     this.connected = false;
     this.subscribed = false;
     this.failures = 0;
+    this.since = 0;  // when the current outage began
     this.nextId = 1;
     this.pending = new Map();
   }
@@ -100,8 +105,12 @@ export class Live {
 
   retry() {
     this.failures += 1;
-    if (this.failures === 1) { this.handlers.close(); }  // say so once, discreetly
-    setTimeout(() => this.connect(), backoff(this.failures, RECONNECT_CAP));
+    if (this.failures === 1) {
+      this.since = Date.now();
+      this.handlers.close();  // say so once, discreetly
+    }
+    const cap = Date.now() - this.since > LONG_OUTAGE ? LONG_OUTAGE_CAP : RECONNECT_CAP;
+    setTimeout(() => this.connect(), backoff(this.failures, cap));
   }
 
   /* Give up on this socket (it answers no more): the page polls and reconnects. */
@@ -109,12 +118,14 @@ export class Live {
     if (this.socket) { this.socket.close(); }
   }
 
-  /* Subscribe; a refused or unanswered subscription counts as no live connection. */
+  /* Subscribe; resolves with the reply (which may carry the record's `state` when the
+     subscription asked to `sync` too), or null: a refused or unanswered subscription counts
+     as no live connection. */
   async subscribe(message) {
     const reply = await this.ask({ ...message, type: "subscribe" });
-    if (!reply || reply.type !== "subscribed") { this.drop(); return false; }
+    if (!reply || reply.type !== "subscribed") { this.drop(); return null; }
     this.subscribed = true;
-    return true;
+    return reply;
   }
 
   /* A request with a reply; resolves with null when the socket fails or 5 s pass. */

@@ -488,8 +488,7 @@ def check_lease(obj: models.Model | RecordRef, user, lease: str | None) -> LockS
     so nobody can take the lock between this check and the write."""
     ref = ref_for(obj)
     in_transaction = not sql.conn().get_autocommit()
-    lock = sql.read(ref, for_update=in_transaction)
-    state = LockState.from_lock(lock)
+    state = sql.read_state(ref, for_update=in_transaction, known=user)
     if not (lease and LockPolicy(state, user, lease).can_edit):
         raise LeaseError(state)
     return state

@@ -73,7 +73,7 @@ RETURNING {fence}, {repr}, {now}
 READ = """
 SELECT {holder}, {lease}, {fence}, {acquired}, {heartbeat}, {activity}, {expires},
        {handover_by}, {handover_at}, {unsaved}, {now}
-FROM {t} WHERE {ct} = %(ct)s AND {pk} = %(pk)s
+FROM {t} WHERE {ct} = %(ct)s AND {pk} = %(pk)s{for_update}
 """
 
 # The statements per database vendor. PostgreSQL and SQLite (3.35+) share one dialect:
@@ -186,14 +186,21 @@ def as_datetime(value: Any) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed and parsed.tzinfo is None else parsed
 
 
-def read_state(ref) -> LockState:
-    """The record's lock as a LockState: one plain statement, then one query for the names
-    of the holder and the handover requester when there are any."""
-    row = execute("read", {"ct": ref.content_type_id, "pk": ref.object_pk})
+def read_state(ref, *, for_update: bool = False, known: Any = None) -> LockState:
+    """The record's lock as a LockState: one plain statement (row-locked until commit if
+    asked and possible), then one query for the names of the holder and the handover
+    requester when there are any other than the `known` user."""
+    lock_row = for_update and conn().features.has_select_for_update
+    row = execute(
+        "read",
+        {"ct": ref.content_type_id, "pk": ref.object_pk},
+        for_update=" FOR UPDATE" if lock_row else "",
+    )
     if row is None:
         return FREE
     holder, lease, fence, acquired, heartbeat, activity, expires, by, by_at, unsaved, now = row
-    names = user_names([uid for uid in (holder, by) if uid is not None])
+    names = {known.pk: display_name(known)} if known is not None else {}
+    names.update(user_names([uid for uid in (holder, by) if uid is not None and uid not in names]))
     return LockState(
         holder_id=holder,
         holder_name=names.get(holder, "") if holder is not None else "",

@@ -122,9 +122,10 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
         self.topics.clear()
 
     async def deliver(self, text: str) -> None:
-        """Called by the hub with an event already encoded for this socket's grant."""
+        """Called by the hub with an event already encoded for this socket's grant: straight
+        to the ASGI send (the fan-out calls this once per socket per event)."""
         if not self.ended:
-            await self.send(text_data=text)
+            await self.base_send({"type": "websocket.send", "text": text})
 
     def grant_for(self, topic: str) -> Grant | None:
         """What this socket may see of `topic`'s events (the hub shapes them by it)."""

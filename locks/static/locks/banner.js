@@ -57,12 +57,58 @@ function holderLine(state) {
   return interpolate(gettext("%(holder)s is editing since %(since)s"), { holder: lock.holder, since: hhmm(lock.since) });
 }
 
+/* Advisory mode: who else is editing (with their unsaved changes), never a lock-taking button,
+   and, once someone saved, that this page's save will show the merge screen. The states the
+   modes share (session ended, deleted, no permission) are described as in any mode. */
+function describeAdvisory(state, now) {
+  const lock = state.lock || {};
+  const view = { tone: "free", sentence: "", activity: "", buttons: [], notice: null, title: null, note: state.note, alert: false };
+  switch (state.name) {
+    case S.EDITING:
+      view.tone = "editing";
+      view.sentence = gettext("You are editing this record. Others may edit it too: if someone saves first, you choose what to keep when you save.");
+      break;
+    case S.ALONGSIDE:
+      view.tone = "shared";
+      view.sentence = lock.unsaved
+        ? interpolate(gettext("%(holder)s is editing this record too and has unsaved changes"), { holder: lock.holder })
+        : interpolate(gettext("%(holder)s is editing this record too"), { holder: lock.holder });
+      view.activity = interpolate(
+        gettext("(active %(ago)s ago). You may edit it as well: if they save first, you choose what to keep when you save."),
+        { ago: duration(idleSeconds(state, now)) });
+      break;
+    case S.OTHER_TAB:
+      view.tone = "shared";
+      view.sentence = gettext("You are also editing this record in another tab.");
+      break;
+    case S.ALONE:
+      view.sentence = gettext("Nobody else is editing this record.");
+      break;
+    case S.OFFLINE:
+      view.tone = "lost";
+      view.sentence = interpolate(
+        gettext("Cannot reach the server for %(n)s, so others may not see that you are editing. Retrying…"),
+        { n: duration(state.offlineSeconds) });
+      break;
+    default:
+      return null;
+  }
+  if (state.saved) {
+    const saved = gettext("Someone saved this record after you opened it. What you typed is kept: when you save, you choose, field by field, what to keep.");
+    view.note = [saved, view.note].filter(Boolean).join(" ");
+    view.alert = true;
+  }
+  return view;
+}
+
 /* What the banner shows in `state`: text, buttons (each valid in that state), the handover
    notice and the tab title. */
 export function describe(state, now) {
+  const advisory = state.advisory ? describeAdvisory(state, now) : null;
+  if (advisory) { return advisory; }
   const lock = state.lock || {};
   const kept = gettext("Your unsaved changes are kept in this tab.");
-  const view = { tone: "readonly", sentence: "", activity: "", buttons: [], notice: null, title: null, note: state.note };
+  const view = { tone: "readonly", sentence: "", activity: "", buttons: [], notice: null, title: null, note: state.note, alert: false };
   const others = lock.held && lock.holder_id !== state.me;
   if (others && !S.holding(state)) {
     view.activity = interpolate(gettext("(active %(ago)s ago)."), { ago: duration(idleSeconds(state, now)) });
@@ -175,7 +221,7 @@ export class Banner {
   }
 
   render(view) {
-    this.root.classList.remove("locks-editing", "locks-readonly", "locks-lost", "locks-free-now", "locks-free");
+    this.root.classList.remove("locks-editing", "locks-readonly", "locks-lost", "locks-free-now", "locks-free", "locks-shared");
     this.root.classList.add(`locks-${view.tone}`);
     if (this.sentence.textContent !== view.sentence) { this.sentence.textContent = view.sentence; }
     // A live region from the first drawing on: later changes are announced, the load is not.
@@ -183,6 +229,7 @@ export class Banner {
     const activity = view.activity ? ` ${view.activity}` : "";
     if (this.activity.textContent !== activity) { this.activity.textContent = activity; }
     this.setStatus(view.note || "");
+    this.status.classList.toggle("locks-alert", Boolean(view.alert));
     const key = keyOf(view.buttons);
     if (key !== this.shownKey) {
       this.shownKey = key;

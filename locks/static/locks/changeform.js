@@ -25,6 +25,7 @@ export class ChangeForm {
     this.interval = Math.max(1, parseInt(d.interval, 10) || 15) * 1000;
     this.timeout = Math.max(1, parseInt(d.timeout, 10) || 45) * 1000;
     this.version = parseInt(d.version, 10) || null;
+    this.loadedVersion = this.version;  // what the form's inputs (and its version guard) show
     this.keeper = new Keeper(this.form, `locks:unsaved:${d.recordKey}`);
     this.active = false;
     this.unsaved = false;
@@ -35,6 +36,7 @@ export class ChangeForm {
     let lock = { held: false };
     try { lock = JSON.parse(document.getElementById("locks-lock").textContent); } catch (e) { /* none */ }
     this.state = S.initial({
+      advisory: d.advisory === "1",
       canEdit: d.canEdit === "1",
       heldInOtherTab: d.otherTab === "1",
       lock,
@@ -58,7 +60,8 @@ export class ChangeForm {
     const before = this.state;
     this.state = S.next(before, { at: now(), ...input });
     const after = this.state;
-    if (S.holding(before) && !S.holding(after)) { this.lose(); }
+    // Advisory mode never takes the form away: the lock only says who else is editing.
+    if (S.holding(before) && !S.holding(after) && !after.advisory) { this.lose(); }
     const wasWaiting = before.name === S.VIEWING_FREE && before.armed;
     if (after.name === S.VIEWING_FREE && after.armed && !wasWaiting) { this.take(); }
     this.render();
@@ -68,6 +71,7 @@ export class ChangeForm {
   render() {
     const view = describe(this.state, now());
     if (this.link && !view.note) { view.note = this.link; }
+    else if (this.link && view.alert) { view.note = `${view.note} ${this.link}`; }
     this.banner.render(view);
   }
 
@@ -84,6 +88,8 @@ export class ChangeForm {
       }
       this.linkDelete();
       this.offerRestore();
+    } else if (this.state.advisory && this.form) {
+      this.form.addEventListener("submit", () => { this.submitting = true; });
     }
     this.render();
     this.schedule(this.interval);
@@ -233,7 +239,12 @@ export class ChangeForm {
     if (message.version) { this.version = message.version; }
     const inputs = applyValues(message.values || {});
     if (message.inlines) { applyInlines(message.inlines); }
-    if (inputs && this.state.kept) {
+    if (this.state.advisory) {
+      // The form stays as typed (and based on the version it loaded): its save will show the
+      // merge screen, and the page says so. Not for this tab's own save, on its way out.
+      const newer = message.version && this.loadedVersion && message.version > this.loadedVersion;
+      if (newer && !this.submitting && !this.state.saved) { this.dispatch({ kind: "saved" }); }
+    } else if (inputs && this.state.kept) {
       this.dispatch({ kind: "note", message: gettext("Someone else saved this record. When you save, you will choose, field by field, what to keep.") });
     }
   }

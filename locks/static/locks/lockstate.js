@@ -2,6 +2,11 @@
  * changes it. Inputs are server messages and replies (lock events, heartbeat/state/sync
  * replies, refusals) plus what the connection knows (offline, session ended). No DOM here:
  * `next` is pure, so every transition can be reasoned about (and tested) on its own.
+ *
+ * Advisory mode (the ModelAdmin's `lock_mode = "advisory"`): the lock only tells who else is
+ * editing, so the page never becomes read-only and has nothing to take or ask for. It is
+ * `editing` (this tab holds the lock), `editing-in-other-tab`, `editing-alongside` (someone
+ * else holds it; this tab may edit too) or `editing-alone` (nobody holds it).
  */
 
 export const EDITING = "editing";
@@ -13,6 +18,8 @@ export const OFFLINE = "offline-unsure";
 export const NO_PERMISSION = "no-permission";
 export const SESSION_ENDED = "session-ended";
 export const DELETED = "deleted";
+export const ALONGSIDE = "editing-alongside";  // advisory: someone else is editing too
+export const ALONE = "editing-alone";          // advisory: nobody else is editing
 
 /* Events after which the lock is free; the rest carry a holder. */
 const WHY = {
@@ -29,12 +36,15 @@ export function holding(state) {
 
 /* The state a page starts in, from what the server rendered. */
 export function initial(page) {
-  let name = VIEWING_FREE;
+  const advisory = Boolean(page.advisory);
+  const held = page.lock && page.lock.held;
+  let name = advisory ? ALONE : VIEWING_FREE;
   if (page.canEdit) { name = EDITING; }
   else if (page.heldInOtherTab) { name = OTHER_TAB; }
-  else if (page.lock && page.lock.held) { name = VIEWING_HELD; }
+  else if (held) { name = advisory ? ALONGSIDE : VIEWING_HELD; }
   return {
     name,
+    advisory,          // nobody is made read-only; the version guard protects the data
     lock: page.lock || { held: false },
     receivedAt: page.now,
     me: page.userId,
@@ -48,6 +58,7 @@ export function initial(page) {
     note: "",          // the outcome of the last action, in words
     offlineSeconds: 0,
     before: null,      // the state a session end or an outage interrupted
+    saved: false,      // the record was saved since this page loaded its form
   };
 }
 
@@ -66,6 +77,20 @@ function place(state, lock, why) {
   const declined = newHolder ? null : state.declined;
   if (lock.holder_id === me && !state.kept) { return { ...state, name: OTHER_TAB, lock, asked, declined }; }
   return { ...state, name: state.kept ? LOST : VIEWING_HELD, lock, asked, declined };
+}
+
+/* Advisory mode: the lock says who else is editing and never takes the form away. */
+function alongside(state, lock) {
+  if (holding(state) && lock.held && lock.holder_id === state.me && lock.fence === state.fence) {
+    return { ...state, name: EDITING, lock };
+  }
+  if (!lock.held) { return { ...state, name: ALONE, lock }; }
+  return { ...state, name: lock.holder_id === state.me ? OTHER_TAB : ALONGSIDE, lock };
+}
+
+/* Where a lock payload puts this page, in the page's lock mode. */
+function settle(state, lock, why) {
+  return state.advisory ? alongside(state, lock) : place(state, lock, why);
 }
 
 /* Why a holder lost the lock, from the message that says so (or, for a refused heartbeat,
@@ -91,28 +116,31 @@ export function next(state, input) {
   switch (input.kind) {
     case "lock": {  // a lock.* event, or a state/sync reply
       if (state.name === DELETED) { return state; }
-      const base = state.before ? { ...state.before, kept: state.kept || state.before.kept } : state;
+      const base = state.before
+        ? { ...state.before, kept: state.kept || state.before.kept, saved: state.saved || state.before.saved }
+        : state;
       let s = { ...base, before: null, offlineSeconds: 0, receivedAt: at, note: "" };
       if (input.event === "lock.handover_declined" && input.lock && input.lock.holder_id !== state.me) {
         s = { ...s, asked: false, declined: { actor: input.actor || (input.lock && input.lock.holder) || "", reason: input.reason || "" } };
       }
-      const placed = place(s, input.lock, holding(s) ? reasonFor(input, s) : s.why);
+      const placed = settle(s, input.lock, holding(s) ? reasonFor(input, s) : s.why);
       // The outcome of the last click stays until the state itself changes.
       return placed.name === state.name ? { ...placed, note: state.note } : placed;
     }
     case "heartbeat": {  // a heartbeat reply: ok keeps the lock, a refusal loses it
-      const base = state.before && holding(state.before) ? state.before : state;
+      const base = state.before && holding(state.before) ? { ...state.before, saved: state.saved } : state;
       if (!holding(base)) { return state; }
       if (input.ok) {
         const lock = input.lock || state.lock;
         return { ...base, name: EDITING, lock, fence: lock.fence || base.fence, receivedAt: at, before: null, offlineSeconds: 0 };
       }
-      return place({ ...base, before: null, receivedAt: at }, input.lock || { held: false }, reasonFor(input, base));
+      return settle({ ...base, before: null, receivedAt: at }, input.lock || { held: false }, reasonFor(input, base));
     }
     case "offline":  // the holder has not reached the server for longer than the lock lasts
       if (!holding(state)) { return state; }
       return { ...state, name: OFFLINE, offlineSeconds: input.seconds, before: state.before || state };
     case "released":  // our own release was accepted: "Stop editing" or "Hand over now"
+      if (state.advisory) { return { ...state, name: ALONE, lock: { held: false }, note: "" }; }
       return { ...state, name: VIEWING_FREE, lock: { held: false }, kept: true, why: { kind: input.how }, note: "" };
     case "refused":  // the server said no to a click
       if (input.status === 403) { return { ...state, name: NO_PERMISSION, note: input.message, armed: false }; }
@@ -123,6 +151,8 @@ export function next(state, input) {
       return { ...state, armed: input.on, note: "" };
     case "note":
       return { ...state, note: input.message };
+    case "saved":  // someone saved the record after this page loaded its form
+      return { ...state, saved: true };
     case "ended":
       if (state.name === SESSION_ENDED) { return state; }
       return { ...state, name: SESSION_ENDED, before: state.before || state };

@@ -56,7 +56,8 @@ from benchmarks.save_fanout import BARE, OURS, VIEWERS, commit, versions
 # The page's reconnect rule (locks/static/locks/transport.js, `backoff`): after a socket
 # that was open closes, try again after min(cap, 1 s * 2^(failures-1)) * (0.5 .. 1.0), so no
 # page waits longer than the cap for any try; a request unanswered after 5 s drops the socket.
-RECONNECT_CAP = 5.0
+# (The page slows to a 15 s cap after a minute of outage; a restart here takes seconds.)
+RECONNECT_CAP = 3.0
 REQUEST_TIMEOUT = 5.0  # the page's `ask` timeout: an unanswered subscribe is a failure
 HANDSHAKE_TIMEOUT = 30.0  # daphne's --websocket_connect_timeout, as deployed
 GIVE_UP = 60.0  # seconds after the server accepts: a page not back by then is reported
@@ -171,20 +172,25 @@ class ReconnectingPage:
                     raise ConnectionError(f"{answer} refused: {reply.get('code')}")
                 return reply
 
-    async def open(self, timeout: float = REQUEST_TIMEOUT) -> Page:
+    async def open(self, timeout: float = REQUEST_TIMEOUT) -> tuple[Page, bool]:
+        """Open the socket and subscribe as the change form does: with `sync`, so the reply
+        carries the record's state (True) unless an event came in meanwhile (False)."""
         page = await asyncio.wait_for(open_page(self.url, self.site, Quiet()), HANDSHAKE_TIMEOUT)
+        synced = False
         if self.record is not None:
+            sync = {"version": self.record["version"], "lease": None}
             try:
-                await self.ask(
+                reply = await self.ask(
                     page,
-                    {"type": "subscribe", "record": self.record, "presence": True},
+                    {"type": "subscribe", "record": self.record, "presence": True, "sync": sync},
                     "subscribed",
                     timeout,
                 )
             except BaseException:
                 page.transport and page.transport.abort()
                 raise
-        return page
+            synced = (reply.get("state") or {}).get("type") == "state"
+        return page, synced
 
     async def sync(self, page: Page) -> None:
         message = {"type": "sync", "record": self.record, "version": self.record["version"]}
@@ -200,7 +206,7 @@ class ReconnectingPage:
             await asyncio.sleep(backoff(failures, self.cap))
             outcome.tries += 1
             try:
-                page = await self.open()
+                page, synced = await self.open()
             except Exception as problem:
                 if accepted.done():
                     outcome.failures[
@@ -211,7 +217,9 @@ class ReconnectingPage:
                 continue
             outcome.back_at = time.monotonic()
             self.page = page
-            if self.record is not None:
+            if synced:
+                outcome.synced_at = outcome.back_at
+            elif self.record is not None:
                 try:
                     await self.sync(page)
                     outcome.synced_at = time.monotonic()
@@ -295,9 +303,9 @@ async def storm(
             burst, pending = pending[: args.burst], pending[args.burst :]
             opening = (c.open(HANDSHAKE_TIMEOUT) for c in burst)  # not timed: be patient
             results = await asyncio.gather(*opening, return_exceptions=True)
-            for client, page in zip(burst, results, strict=True):
-                if isinstance(page, Page):
-                    client.page = page
+            for client, opened in zip(burst, results, strict=True):
+                if isinstance(opened, tuple):
+                    client.page = opened[0]
                 else:
                     pending.append(client)
         result.opened = len(clients)

@@ -82,6 +82,10 @@ TARGETS = {
     "bare-uvicorn": (BARE, "uvicorn"),
     "bare-daphne": (BARE, "daphne"),
     "ours-uvicorn": (OURS, "uvicorn"),
+    # granian (Rust HTTP and websocket server, asyncio app on uvloop): another server
+    # Channels projects deploy on
+    "bare-granian": (BARE, "granian"),
+    "ours-granian": (OURS, "granian"),
 }
 LIMIT = "bare-uvicorn"  # the ratio's denominator
 DEPLOYED = "ours-daphne"  # the ratio's numerator
@@ -99,6 +103,18 @@ def start_uvicorn(
         *("--lifespan", "off", "--no-access-log", "--log-level", "warning"),
         *("--timeout-keep-alive", "300"),  # the benchmark's clients keep one connection
         *("--host", HOST, "--port", str(port), "--backlog", "8192", application),
+    ]
+    return serve([sys.executable, *argv], env, port, log_path)
+
+
+def start_granian(
+    env: dict[str, str], port: int, log_path: Path, application: str
+) -> subprocess.Popen:
+    """granian's ASGI interface, one worker, uvloop, no access log."""
+    argv = [
+        *("-m", "granian", "--interface", "asgi", "--loop", "uvloop", "--workers", "1"),
+        *("--log-level", "warning", "--backlog", "8192"),
+        *("--host", HOST, "--port", str(port), application),
     ]
     return serve([sys.executable, *argv], env, port, log_path)
 
@@ -379,6 +395,8 @@ def start_target(name: str, pk: str, size: int, env: dict[str, str], workdir: Pa
     env = {**env, "CSRF_TRUSTED_ORIGINS": f"http://{HOST}:{port}"}
     if server == "daphne":
         proc = start_server(env, port, log_path, application)
+    elif server == "granian":
+        proc = start_granian(env, port, log_path, application)
     else:
         proc = start_uvicorn(env, port, log_path, application, args.uvicorn_ws)
     return Target(name, pk, proc, port, ServerLog(log_path), SaveRun(name, size))

@@ -28,6 +28,7 @@ from .context import (
     int_or_none,
 )
 from .forms import add_tokens, token_attrs, without_tokens
+from .markers import mark_inline_values, mark_readonly_values
 
 
 class ChangeFormLockMixin:
@@ -229,6 +230,11 @@ class ChangeFormLockMixin:
         )
         context["locks"] = locks
         add_tokens(adminform, locks)
+        # Read-only values carry their field's name, so the page finds them under any skin.
+        context["adminform"] = mark_readonly_values(adminform)
+        context["inline_admin_formsets"] = mark_inline_values(
+            context.get("inline_admin_formsets", [])
+        )
         response = super().render_change_form(request, context, add, change, form_url, obj)
         return extend_chosen_template(response, "locks/admin/change_form.html")
 

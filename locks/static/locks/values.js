@@ -7,16 +7,27 @@ export function flash(el) {
   setTimeout(() => el.classList.remove("locks-changed"), 4000);
 }
 
+/* The read-only value of the record's field `name`: the server marks each one
+   (<span data-locks-field="name"> inside the skin's value box, locks/admin/markers.py); a
+   page rendered without the marks falls back to the rows of Django's admin (.form-row,
+   .fieldBox), jazzmin's (.form-group) and grappelli's (.grp-row). Returns [text, box]. */
+function readonlyValue(name) {
+  const n = CSS.escape(name);
+  const marked = document.querySelector(`[data-locks-field="${n}"]`);
+  if (marked) { return [marked, marked.parentElement || marked]; }
+  const cell = document.querySelector(`.field-${n} .readonly, .grp-row.${n} .grp-readonly`);
+  return [cell, cell];
+}
+
 /* Returns true when a saved value concerns an input on this page (the user's own input). */
 export function applyValues(values) {
   let inputs = false;
   Object.entries(values).forEach(([name, value]) => {
     const n = CSS.escape(name);
-    // Django's rows (.form-row / .fieldBox), jazzmin's (.form-group) and grappelli's (.grp-row).
-    const cell = document.querySelector(`.field-${n} .readonly, .grp-row.${n} .grp-readonly`);
-    if (cell) {
+    const [target, box] = readonlyValue(name);
+    if (target) {
       const text = value || "-";
-      if (cell.textContent !== text) { cell.textContent = text; flash(cell); }
+      if (target.textContent !== text) { target.textContent = text; flash(box); }
     } else if (document.querySelector(`#id_${n}`)) {
       inputs = true;  // never overwrite what this user typed
     }
@@ -30,7 +41,7 @@ function rowPk(row, prefix) {
 }
 
 function setCell(cell, value, highlight) {
-  const target = cell.querySelector("p") || cell;
+  const target = cell.querySelector("[data-locks-field]") || cell.querySelector("p") || cell;
   const text = value === null || value === undefined || value === "" ? "-" : String(value);
   if (target.textContent !== text) {
     target.textContent = text;

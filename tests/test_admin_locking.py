@@ -232,6 +232,18 @@ def test_read_only_values_are_named_for_the_page(contact, alice, bob):
     assert bob_page.text.count("data-locks-field=") == 4 + 3  # one per field, no more
 
 
+def test_only_the_holder_gets_blank_rows_and_delete_boxes(contact, alice, bob):
+    ticket = Ticket.objects.create(contact=contact, reference="ORD-9")
+    TicketLine.objects.create(ticket=ticket, product="Lamp", quantity=1, unit_price="5.00")
+    alice_page = client_for(alice).get(change_url(ticket))
+    assert 'name="lines-1-product"' in alice_page.text  # the inline's extra row
+    assert 'name="lines-0-DELETE"' in alice_page.text
+
+    bob_page = client_for(bob).get(change_url(ticket))
+    assert 'name="lines-1-product"' not in bob_page.text
+    assert 'name="lines-0-DELETE"' not in bob_page.text
+
+
 def test_save_as_new_needs_the_lease(contact, alice, bob, settings):
     from tests.lockapp.admin import ContactAdmin
 

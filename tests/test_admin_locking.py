@@ -60,7 +60,10 @@ def test_opener_edits_others_read_only_with_banner(contact, alice, bob):
     assert 'id="id_name"' not in bob_page.text  # rendered read-only by the server
     assert 'name="_save"' not in bob_page.text
     assert "deletelink" not in bob_page.text
-    assert '<div class="readonly">Ada Lovelace</div>' in bob_page.text
+    assert (
+        '<div class="readonly"><span data-locks-field="name">Ada Lovelace</span></div>'
+        in bob_page.text
+    )
     assert "Ask to edit" in bob_page.text
     assert "Take over" not in bob_page.text
 
@@ -211,6 +214,34 @@ def test_inline_lines_cannot_be_changed_without_lease(contact, alice, bob):
     assert response.status_code == 200
     line.refresh_from_db()
     assert line.quantity == 1
+
+
+def test_read_only_values_are_named_for_the_page(contact, alice, bob):
+    """Every read-only value carries the name its input would have, so the page can show a
+    saved value in place whatever markup an admin skin puts around it."""
+    ticket = Ticket.objects.create(contact=contact, reference="ORD-8", notes="Fragile")
+    TicketLine.objects.create(ticket=ticket, product="Lamp", quantity=3, unit_price="5.00")
+    alice_page = client_for(alice).get(change_url(ticket))
+    assert "data-locks-field" not in alice_page.text  # the holder's inputs are left alone
+
+    bob_page = client_for(bob).get(change_url(ticket))
+    assert '<span data-locks-field="reference">ORD-8</span>' in bob_page.text
+    assert '<span data-locks-field="notes">Fragile</span>' in bob_page.text
+    # An inline row's value is named as its input, so it never clashes with the record's.
+    assert '<p><span data-locks-field="lines-0-quantity">3</span></p>' in bob_page.text
+    assert bob_page.text.count("data-locks-field=") == 4 + 3  # one per field, no more
+
+
+def test_only_the_holder_gets_blank_rows_and_delete_boxes(contact, alice, bob):
+    ticket = Ticket.objects.create(contact=contact, reference="ORD-9")
+    TicketLine.objects.create(ticket=ticket, product="Lamp", quantity=1, unit_price="5.00")
+    alice_page = client_for(alice).get(change_url(ticket))
+    assert 'name="lines-1-product"' in alice_page.text  # the inline's extra row
+    assert 'name="lines-0-DELETE"' in alice_page.text
+
+    bob_page = client_for(bob).get(change_url(ticket))
+    assert 'name="lines-1-product"' not in bob_page.text
+    assert 'name="lines-0-DELETE"' not in bob_page.text
 
 
 def test_save_as_new_needs_the_lease(contact, alice, bob, settings):

@@ -28,6 +28,7 @@ from .context import (
     int_or_none,
 )
 from .forms import add_tokens, token_attrs, without_tokens
+from .markers import mark_inline_values, mark_readonly_values
 
 
 class ChangeFormLockMixin:
@@ -87,6 +88,20 @@ class ChangeFormLockMixin:
     def get_fields(self, request, obj=None):
         # The lock's inputs are added to the rendered fieldsets by render_change_form.
         return without_tokens(super().get_fields(request, obj))
+
+    def get_formsets_with_inlines(self, request, obj=None):
+        """A read-only page's inlines offer no blank rows and no delete boxes. Django drops
+        them only while wrapping the built formsets for the template: too late for a skin
+        that reads the forms first (unfold's nested inlines keep a row of live inputs) or asks
+        the formset whether rows can be deleted (grappelli shows the boxes)."""
+        read_only = self._lock_context(request, obj) is not None and not (
+            self.has_change_permission(request, obj)
+        )
+        for formset_class, inline in super().get_formsets_with_inlines(request, obj):
+            if read_only:
+                attrs = {"extra": 0, "can_delete": False}
+                formset_class = type(formset_class.__name__, (formset_class,), attrs)
+            yield formset_class, inline
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         """The change form of a locked record carries the lock's hidden inputs (so any
@@ -229,6 +244,11 @@ class ChangeFormLockMixin:
         )
         context["locks"] = locks
         add_tokens(adminform, locks)
+        # Read-only values carry their field's name, so the page finds them under any skin.
+        context["adminform"] = mark_readonly_values(adminform)
+        context["inline_admin_formsets"] = mark_inline_values(
+            context.get("inline_admin_formsets", [])
+        )
         response = super().render_change_form(request, context, add, change, form_url, obj)
         return extend_chosen_template(response, "locks/admin/change_form.html")
 

@@ -143,11 +143,15 @@ def acquire(
         if row is None:
             return Outcome(False, _read_state(ref), detail="held")
         got_lease, fence, acquired_at, prev_holder, prev_lease, prev_end, *rest = row
-        _by, _at, unsaved, now, ends = rest
+        _by, _at, was_unsaved, now, ends = rest
         now = sql.as_datetime(now)  # the database's time, as the statement wrote it
-        # A renewed holding keeps its unsaved flag; a new one starts clean.
+        # A reloaded page (rotate) restores its unsaved input and keeps the flag; a page
+        # handed the lease by its own save ("Save and continue") starts clean.
+        unsaved = bool(was_unsaved) and rotate and prev_end == "renewed"
         state = _holding(user, got_lease, fence, acquired_at, now, now, ends, unsaved)
         if prev_end == "renewed":
+            if was_unsaved and not unsaved:  # viewers stop saying so at once
+                _announce_unsaved(ref, user, state, now, fence)
             return Outcome(True, state, lease=got_lease, detail="renewed")
         rows = []
         if prev_end:
@@ -175,6 +179,22 @@ def acquire(
         )
         write_events(rows, ref, state, now)
     return Outcome(True, state, lease=got_lease, detail="acquired")
+
+
+def _announce_unsaved(ref: RecordRef, user, state: LockState, now: datetime, fence: int) -> None:
+    """The holder's unsaved-changes flag flipped: viewers hear it (no audit row)."""
+    events.publish(
+        events.lock_event(
+            events.LOCK_UNSAVED,
+            ref,
+            state.as_public_dict(now),
+            now,
+            actor_id=user.pk,
+            actor=display_name(user),
+            holder_id=user.pk,
+            fence=fence,
+        )
+    )
 
 
 def heartbeat(
@@ -211,18 +231,7 @@ def heartbeat(
     else:
         state = _holding(user, lease, fence, acquired_at, activity_at, now, ends, is_unsaved)
     if bool(was_unsaved) != bool(is_unsaved):
-        events.publish(
-            events.lock_event(
-                events.LOCK_UNSAVED,
-                ref,
-                state.as_public_dict(now),
-                now,
-                actor_id=user.pk,
-                actor=display_name(user),
-                holder_id=user.pk,
-                fence=fence,
-            )
-        )
+        _announce_unsaved(ref, user, state, now, fence)
     return Outcome(True, state, lease=lease, detail="alive")
 
 

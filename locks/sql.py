@@ -37,7 +37,8 @@ ON CONFLICT ({ct}, {pk}) DO UPDATE SET
     {lease} = CASE WHEN {renew} AND %(rotate)s = 0 THEN {t}.{lease} ELSE %(new)s END,
     {handover_by} = CASE WHEN {renew} THEN {t}.{handover_by} ELSE NULL END,
     {handover_at} = CASE WHEN {renew} THEN {t}.{handover_at} ELSE NULL END,
-    {unsaved} = CASE WHEN {renew} THEN {t}.{unsaved} ELSE FALSE END,
+    {prev_unsaved} = {t}.{unsaved},
+    {unsaved} = CASE WHEN {renew} AND %(rotate)s = 1 THEN {t}.{unsaved} ELSE FALSE END,
     {holder} = %(user)s,
     {repr} = %(repr)s,
     {heartbeat} = {now},
@@ -46,7 +47,7 @@ ON CONFLICT ({ct}, {pk}) DO UPDATE SET
 WHERE {t}.{holder} IS NULL OR {t}.{expires} <= {now} OR {t}.{activity} <= {idle_cutoff}
    OR {renew}
 RETURNING {lease}, {fence}, {acquired}, {prev_holder}, {prev_lease}, {prev_end},
-          {handover_by}, {handover_at}, {unsaved}, {heartbeat}, {expires}
+          {handover_by}, {handover_at}, {prev_unsaved}, {heartbeat}, {expires}
 """
 
 # `unsaved` NULL keeps the flag; the right-hand sides all read the row as it was, so

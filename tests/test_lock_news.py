@@ -245,3 +245,15 @@ def test_displaced_holder_is_told_who_and_why(contact, alice, carol, fake_clock,
     assert by_type["lock.acquired"]["actor"] == "Alice"
     expired = by_type["lock.expired"]  # nobody did it: the type says why
     assert (expired["actor_id"], expired["actor"], expired["holder_id"]) == (None, "", alice.pk)
+
+
+def test_save_and_continue_clears_the_flag_for_viewers_at_once(contact, alice, published):
+    """The page handed the lease by its own save starts clean: viewers hear it at once, not
+    at the holder's next heartbeat."""
+    first = services.acquire(contact, alice).lease
+    services.heartbeat(contact, alice, first, active=True, unsaved=True)
+    with published() as seen:
+        continued = services.acquire(contact, alice, first)  # the GET after the save
+    assert continued.detail == "renewed" and continued.state.unsaved is False
+    assert services.get_state(contact).unsaved is False
+    assert [(e["type"], e["lock"]["unsaved"]) for e in seen] == [("lock.unsaved", False)]

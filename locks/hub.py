@@ -209,8 +209,17 @@ class Hub:
                 ask_again.append(member)
             else:
                 audiences[given].append(member)
+        # Sockets whose grant stands hear it first; the row-sensitive ones after their
+        # ModelAdmin was asked again (a trip to the database thread).
+        await self._send_shaped(event, audiences)
         if ask_again:
-            await self._regrant(topic, ask_again, event, audiences)
+            again: dict[Grant, list[Subscriber]] = defaultdict(list)
+            await self._regrant(topic, ask_again, event, again)
+            await self._send_shaped(event, again)
+
+    async def _send_shaped(
+        self, event: dict[str, Any], audiences: dict[Grant, list[Subscriber]]
+    ) -> None:
         for given, sockets in audiences.items():
             shaped = authority.shape_event(event, given)
             if shaped is not None:

@@ -441,6 +441,44 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
             return [(CONSOLE_GROUP, None, CONSOLE)]
         raise BadRequest("bad_message", 'Subscribe to a "record", "rows" or the "console".')
 
+    async def on_presence(self, message: dict[str, Any]) -> dict[str, Any]:
+        """An advisory change form says whether it is editing, with unsaved changes, so every
+        page on the record can name it (the lock names only its holder). Only for a record
+        this socket joined with presence; editing needs change permission and an advisory
+        lock mode. Pages send it when a flag flips, not per keystroke."""
+        ref = self._parse_ref(message.get("record"))
+        editing, unsaved = message.get("editing"), message.get("unsaved", False)
+        if not isinstance(editing, bool) or not isinstance(unsaved, bool):
+            raise BadRequest(
+                "bad_message", 'Presence says "editing" (and "unsaved") as true or false.'
+            )
+        topic = record_group(ref)
+        if not self.hub.is_viewer(self, topic):
+            raise BadRequest(
+                "not_subscribed", 'Subscribe to this record with "presence": true first.'
+            )
+        if editing:
+            await self._may_edit_alongside(message["record"])
+        if not self.hub.set_editing(self, topic, editing, unsaved):
+            raise BadRequest("not_subscribed", "This socket left the record meanwhile.")
+        return {
+            "type": "presence.result",
+            "record": {"ct": ref.content_type_id, "pk": ref.object_pk, "key": ref.key},
+            "editing": editing,
+            "unsaved": editing and unsaved,
+        }
+
+    @database_sync_to_async
+    def _may_edit_alongside(self, record: dict[str, Any]) -> None:
+        """Change permission on the record, in a ModelAdmin whose lock is advisory (under a
+        pessimistic lock, the holder is the only editor and the lock already names them)."""
+        self._still_there()
+        ref, _, _ = self._record(record, action="change", grants=False)
+        if not self._admin(ref.content_type_id).lock_advisory:
+            raise BadRequest(
+                "not_advisory", "Only records whose lock is advisory take editing announcements."
+            )
+
     async def on_heartbeat(self, message: dict[str, Any]) -> dict[str, Any]:
         return await self._heartbeat(message)
 
@@ -511,4 +549,4 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
         return {"type": "pong"}
 
 
-HANDLED = {"subscribe", "unsubscribe", "heartbeat", "sync", "ping"}
+HANDLED = {"subscribe", "unsubscribe", "presence", "heartbeat", "sync", "ping"}

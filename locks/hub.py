@@ -8,7 +8,7 @@ event wakes 1,000 consumers that each decode and re-encode it. Here a topic cost
 
 The hub also runs the expiry sweeper (so viewers learn that a holder's tab died without anyone
 acting, with one query per timeout period, not per lock) and coalesces presence (at most one
-update per record per second, however many pages join or leave).
+update per record per second, however many pages join, leave or start and stop editing).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import logging
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from channels.layers import get_channel_layer
@@ -56,14 +57,54 @@ class Subscriber(Protocol):
     async def session_ended(self, fingerprints: list[str]) -> None: ...
 
 
+Viewer = tuple[int, str, bool, bool]
+"""One page on a record's presence list: user id, name, editing, unsaved changes."""
+
+
+def merge_viewers(entries: Iterable[Viewer | list[Any]]) -> list[list[Any]]:
+    """One entry per user, `[id, name, editing, unsaved]`: editing if any of their pages
+    edits, unsaved if any of those has unsaved changes. Editors first (a presence frame names
+    at most PRESENCE_NAMES users, and editors must not be the ones left out), then by id."""
+    users: dict[int, list[Any]] = {}
+    for user_id, name, editing, unsaved in entries:
+        unsaved = editing and unsaved
+        known = users.get(user_id)
+        if known is None:
+            users[user_id] = [user_id, name, editing, unsaved]
+        else:  # a renamed user's pages may disagree on the name: keep one, the same everywhere
+            known[1] = min(known[1], name)
+            known[2] = known[2] or editing
+            known[3] = known[3] or unsaved
+    return sorted(users.values(), key=lambda user: (not user[2], user[0]))
+
+
+def as_part(viewers: list[list[Any]]) -> dict[str, Any]:
+    """A process's viewers as its `locks.presence` message carries them: `viewers` as
+    `[id, name]` pairs (what every version reads) and `editors` as `[id, unsaved]`."""
+    return {
+        "viewers": [[user_id, name] for user_id, name, _, _ in viewers],
+        "editors": [[user_id, unsaved] for user_id, _, editing, unsaved in viewers if editing],
+    }
+
+
+def from_part(message: dict[str, Any]) -> list[list[Any]]:
+    """The viewers of another process's `locks.presence` message (one of an older version,
+    without `editors`, names nobody as editing)."""
+    editors = {user_id: unsaved is True for user_id, unsaved in message.get("editors", [])}
+    return [
+        [user_id, name, user_id in editors, editors.get(user_id, False)]
+        for user_id, name in message["viewers"]
+    ]
+
+
 class Hub:
     def __init__(self, layer) -> None:
         self.layer = layer
         self.process_id = uuid.uuid4().hex[:12]
         self.channel: str | None = None
         self.topics: dict[str, set[Subscriber]] = defaultdict(set)
-        # presence: topic -> subscriber -> (user id, name), and parts from every process
-        self.viewers: dict[str, dict[Subscriber, tuple[int, str]]] = defaultdict(dict)
+        # presence: topic -> subscriber -> what its page says, and parts from every process
+        self.viewers: dict[str, dict[Subscriber, Viewer]] = defaultdict(dict)
         self.parts: dict[str, dict[str, tuple[list[list[Any]], float]]] = defaultdict(dict)
         self.local_dirty: set[str] = set()
         self.merged_dirty: set[str] = set()
@@ -129,8 +170,26 @@ class Hub:
                 await self.layer.group_discard(topic, self.channel)
 
     def join_presence(self, subscriber: Subscriber, topic: str, user_id: int, name: str) -> None:
-        self.viewers[topic][subscriber] = (user_id, name)
+        """Put the socket on the record's presence list (joining again keeps what it said)."""
+        known = self.viewers[topic].get(subscriber)
+        self.viewers[topic][subscriber] = (user_id, name, *(known[2:] if known else (False, False)))
         self.local_dirty.add(topic)
+
+    def is_viewer(self, subscriber: Subscriber, topic: str) -> bool:
+        return subscriber in self.viewers.get(topic, {})
+
+    def set_editing(self, subscriber: Subscriber, topic: str, editing: bool, unsaved: bool) -> bool:
+        """What the socket's page says: editing, with unsaved changes. False if the socket is
+        not on the record's presence list (it left meanwhile); changes reach the pages with
+        the next presence flush."""
+        known = self.viewers.get(topic, {}).get(subscriber)
+        if known is None:
+            return False
+        said = (known[0], known[1], editing, editing and unsaved)
+        if said != known:
+            self.viewers[topic][subscriber] = said
+            self.local_dirty.add(topic)
+        return True
 
     def events_delivered(self, topic: str) -> int:
         """How many events this process has dispatched on `topic` (a change counter)."""
@@ -173,8 +232,9 @@ class Hub:
                 await self._resync_everyone()
             return
         if message.get("type") == "locks.presence":
-            self.parts[topic][message["process"]] = (message["viewers"], time.monotonic())
-            self.merged_dirty.add(topic)
+            if message.get("process") != self.process_id:  # our own part counts already
+                self.parts[topic][message["process"]] = (from_part(message), time.monotonic())
+                self.merged_dirty.add(topic)
             return
         if message.get("type") == "locks.user":
             shared_perms.forget(topic.removeprefix(USER_PREFIX))
@@ -356,16 +416,22 @@ class Hub:
                     last_refresh = now
                 dirty, self.local_dirty = self.local_dirty, set()
                 for topic in dirty:
-                    distinct = sorted(set(self.viewers.get(topic, {}).values()))
-                    if not distinct:
+                    ours = merge_viewers(self.viewers.get(topic, {}).values())
+                    # Our own part counts at once, not after a trip through the layer: a page
+                    # here hears of a change here within one flush.
+                    if ours:
+                        self.parts[topic][self.process_id] = (ours, now)
+                    else:
                         self.viewers.pop(topic, None)
+                        self.parts.get(topic, {}).pop(self.process_id, None)
+                    self.merged_dirty.add(topic)
                     await self.layer.group_send(
                         topic,
                         {
                             "type": "locks.presence",
                             "topic": topic,
                             "process": self.process_id,
-                            "viewers": [list(v) for v in distinct],
+                            **as_part(ours),
                         },
                     )
                 merged, self.merged_dirty = self.merged_dirty, set()
@@ -380,7 +446,7 @@ class Hub:
         parts = self.parts.get(topic, {})
         for process in [p for p, (_, at) in parts.items() if now - at > PRESENCE_STALE_SECONDS]:
             del parts[process]
-        users = sorted({(uid, name) for viewers, _ in parts.values() for uid, name in viewers})
+        users = merge_viewers(entry for viewers, _ in parts.values() for entry in viewers)
         if not parts:
             self.parts.pop(topic, None)
         watchers = list(self.viewers.get(topic, {}))
@@ -392,7 +458,10 @@ class Hub:
             "type": "presence",
             "record": {"key": topic.removeprefix(RECORD_PREFIX)},
             "count": len(users),
-            "viewers": [{"id": uid, "name": name} for uid, name in users[:PRESENCE_NAMES]],
+            "viewers": [
+                {"id": uid, "name": name, "editing": editing, "unsaved": unsaved}
+                for uid, name, editing, unsaved in users[:PRESENCE_NAMES]
+            ],
         }
         text = json.dumps(event)
         told = self.presence_told.setdefault(topic, set())

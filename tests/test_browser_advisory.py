@@ -1,7 +1,7 @@
-"""Advisory mode in the browser (issue 12): Alice and Bob edit the same notice at once. Bob's
-page names Alice, live, with her unsaved changes; nothing is read-only and there is no lock
-to take; when Alice saves, Bob is told, keeps what he typed, and his save gets the merge
-screen.
+"""Advisory mode in the browser (issue 12): Alice and Bob edit the same notice at once. Each
+page names the other, live, with their unsaved changes (Alice holds the lock, Bob does not:
+his page says so over the socket); nothing is read-only and there is no lock to take; when
+Alice saves, Bob is told, keeps what he typed, and his save gets the merge screen.
 
 The demo site has no advisory admin, so this module serves the test settings (with
 tests/lockapp's `NoticeAdmin`, `lock_mode = "advisory"`) on a site of its own.
@@ -23,7 +23,8 @@ GRANT_NOTICES_AND_CREATE_ONE = """
 from django.contrib.auth.models import Group, Permission
 from tests.lockapp.models import Notice
 notices = Permission.objects.filter(content_type__app_label="lockapp", codename__endswith="_notice")
-Group.objects.get(name="Editors").permissions.add(*notices)
+for group in Group.objects.filter(name__in=["Editors", "Lock managers"]):
+    group.permissions.add(*notices)
 Notice.objects.create(title="Opening hours", body="9 to 5")
 """
 
@@ -65,7 +66,8 @@ def test_alice_and_bob_edit_at_once_and_bob_is_told_what_happens(login, advisory
     alice, bob = login("alice"), login("bob")
     alice.goto(address)
     wait_live(alice)
-    expect(alice.locator("#locks-banner")).to_contain_text("Others may edit it too")
+    alices = alice.locator("#locks-banner")
+    expect(alices).to_contain_text("Others may edit it too")
     assert visible_buttons(alice) == []  # no "Stop editing": nothing to give up
 
     # Bob opens it while Alice edits: told who, never read-only, nothing to take or ask for.
@@ -80,7 +82,15 @@ def test_alice_and_bob_edit_at_once_and_bob_is_told_what_happens(login, advisory
     expect(bob.locator("#id_title")).to_be_editable()
     expect(bob.locator("input[name=_save]")).to_be_enabled()
     assert bob.evaluate("window.__shift") == 0, bob.evaluate("window.__what")
+    # Bob's page says it is editing (he holds no lock): Alice's page names him.
+    expect(alices.locator(".locks-sentence")).to_have_text("Bob Brown is editing this record too.")
+    expect(alices).not_to_contain_text("Others may edit it too")
     bob.fill("#id_body", "9 to 6, Bob")
+    # He types: Alice sees that he has unsaved changes, within 2 s.
+    expect(alices).to_contain_text(
+        "Bob Brown is editing this record too and has unsaved changes", timeout=2000
+    )
+    expect(alice.locator(".locks-presence")).not_to_contain_text("Bob")  # named once, above
 
     # Alice types: Bob sees that she has unsaved changes (one heartbeat away).
     alice.fill("#id_title", "Opening hours (summer)")
@@ -102,6 +112,10 @@ def test_alice_and_bob_edit_at_once_and_bob_is_told_what_happens(login, advisory
     expect(banner).not_to_contain_text("has unsaved changes", timeout=5000)
     expect(banner).to_contain_text("Alice Archer is editing this record too")
     shot(bob, "advisory-saved")
+    # Her reloaded page is told at once that Bob is still at it.
+    expect(alices).to_contain_text(
+        "Bob Brown is editing this record too and has unsaved changes", timeout=2000
+    )
 
     # Alice leaves: Bob's banner no longer names her; the saved notice stays true, and stays.
     alice.goto(f"{advisory_site.url}/admin/")
@@ -110,6 +124,19 @@ def test_alice_and_bob_edit_at_once_and_bob_is_told_what_happens(login, advisory
     expect(status).to_contain_text("Someone saved this record after you opened it")
     assert visible_buttons(bob) == []
     expect(bob.locator("#id_body")).to_be_editable()
+
+    # Carol opens the record after Alice left (the lock is hers now): she is told that Bob is
+    # editing, with unsaved changes, never that nobody else is.
+    carol = login("carol")
+    carol.goto(address)
+    wait_live(carol)
+    carols = carol.locator("#locks-banner")
+    expect(carols).to_contain_text(
+        "Bob Brown is editing this record too and has unsaved changes", timeout=2000
+    )
+    expect(carols).not_to_contain_text("Nobody else is editing")
+    expect(banner).to_contain_text("Carol Clark is editing this record too", timeout=2000)
+    shot(carol, "advisory-presence")
 
     # Bob saves: the version guard shows the merge screen, his input and hers side by side.
     bob.click("input[name=_save]")
@@ -211,3 +238,70 @@ def test_the_saved_notice_outlasts_holder_changes_and_a_session_end(login, advis
     for step in (seen[0], seen[1], seen[3]):
         assert step["note"].startswith(SAVED) and step["alert"]
     assert "Log in again" in seen[2]["text"]
+
+
+BOB = {"id": 2, "name": "Bob Brown"}
+
+
+def test_editors_without_the_lock_are_named_with_the_holder(login, advisory_site):
+    """Presence names editors who hold nothing: with the holder, once per user, never this
+    user; and when the socket closes, the lock's holder is all the page knows."""
+    page = login("carol")
+    page.goto(f"{advisory_site.url}/admin/")
+    carol = {**CAROL, "unsaved": False}
+    seen = run_machine(
+        page,
+        {"userId": 3, "fence": 0, "holder": None},
+        [
+            {"kind": "presence", "editors": [{**BOB, "unsaved": True}]},
+            {"kind": "lock", "event": "lock.acquired", "holder": {**ALICE, "unsaved": True}},
+            {"kind": "presence", "editors": [{**ALICE, "unsaved": False}, BOB, carol]},
+            {"kind": "presence", "editors": []},
+            {"kind": "lock", "event": "lock.released", "holder": None},
+        ],
+    )
+    assert [s["name"] for s in seen] == [
+        "editing-alongside",
+        "editing-alongside",
+        "editing-alongside",
+        "editing-alongside",
+        "editing-alone",
+    ]
+    texts = [s["text"] for s in seen]
+    assert texts[0] == (
+        "Bob Brown is editing this record too and has unsaved changes. You may edit it as well: "
+        "if they save first, you choose what to keep when you save."
+    )
+    assert texts[1].startswith(
+        "Alice Archer (unsaved changes) and Bob Brown (unsaved changes) are editing this record "
+        "too. You may edit it as well"
+    )
+    # Alice's page says nothing unsaved, her lock does: unsaved. Carol (this user) is left out.
+    assert texts[2].startswith("Alice Archer (unsaved changes) and Bob Brown are editing")
+    assert texts[3].startswith("Alice Archer is editing this record too and has unsaved changes")
+    assert "(active 4 s ago)" in texts[3]
+    assert texts[4] == "Nobody else is editing this record."
+    assert all(s["buttons"] == 0 for s in seen)
+
+
+def test_the_holder_is_told_who_else_edits(login, advisory_site):
+    page = login("alice")
+    page.goto(f"{advisory_site.url}/admin/")
+    seen = run_machine(
+        page,
+        {"canEdit": True, "userId": 1, "fence": 1, "holder": ALICE},
+        [
+            {"kind": "presence", "editors": [{**BOB, "unsaved": False}]},
+            {"kind": "presence", "editors": [{**BOB, "unsaved": True}, CAROL]},
+            {"kind": "presence", "editors": []},
+        ],
+    )
+    assert [s["name"] for s in seen] == ["editing"] * 3
+    assert seen[0]["text"] == (
+        "Bob Brown is editing this record too. You are editing it as well: if they save first, "
+        "you choose what to keep when you save."
+    )
+    assert seen[1]["text"].startswith(
+        "Bob Brown (unsaved changes) and Carol Clark are editing this record too."
+    )
+    assert seen[2]["text"].startswith("You are editing this record. Others may edit it too")

@@ -57,29 +57,62 @@ function holderLine(state) {
   return interpolate(gettext("%(holder)s is editing since %(since)s"), { holder: lock.holder, since: hhmm(lock.since) });
 }
 
+/* "Alice Archer is editing this record too and has unsaved changes", or, for several,
+   "Alice Archer (unsaved changes) and Bob Brown are editing this record too". */
+function editingTooSentence(others) {
+  if (others.length === 1) {
+    const holder = others[0].name;
+    return others[0].unsaved
+      ? interpolate(gettext("%(holder)s is editing this record too and has unsaved changes"), { holder })
+      : interpolate(gettext("%(holder)s is editing this record too"), { holder });
+  }
+  const names = others.map((other) => (other.unsaved
+    ? interpolate(gettext("%(name)s (unsaved changes)"), { name: other.name })
+    : other.name));
+  const last = names.pop();
+  return interpolate(gettext("%(names)s and %(last)s are editing this record too"), { names: names.join(", "), last });
+}
+
 /* Advisory mode: who else is editing (with their unsaved changes), never a lock-taking button,
    and, once someone saved, that this page's save will show the merge screen. The states the
    modes share (session ended, deleted, no permission) are described as in any mode. */
 function describeAdvisory(state, now) {
-  const lock = state.lock || {};
+  const others = S.othersEditing(state);
   const view = { tone: "free", sentence: "", activity: "", buttons: [], notice: null, title: null, note: state.note, alert: false };
   switch (state.name) {
     case S.EDITING:
       view.tone = "editing";
-      view.sentence = gettext("You are editing this record. Others may edit it too: if someone saves first, you choose what to keep when you save.");
+      if (others.length) {
+        view.sentence = `${editingTooSentence(others)}.`;
+        view.activity = gettext("You are editing it as well: if they save first, you choose what to keep when you save.");
+      } else {
+        view.sentence = gettext("You are editing this record. Others may edit it too: if someone saves first, you choose what to keep when you save.");
+      }
       break;
     case S.ALONGSIDE:
+      if (!others.length) {  // not reached: the state says someone else is editing
+        view.sentence = gettext("Nobody else is editing this record.");
+        break;
+      }
       view.tone = "shared";
-      view.sentence = lock.unsaved
-        ? interpolate(gettext("%(holder)s is editing this record too and has unsaved changes"), { holder: lock.holder })
-        : interpolate(gettext("%(holder)s is editing this record too"), { holder: lock.holder });
-      view.activity = interpolate(
-        gettext("(active %(ago)s ago). You may edit it as well: if they save first, you choose what to keep when you save."),
-        { ago: duration(idleSeconds(state, now)) });
+      view.sentence = editingTooSentence(others);
+      if (others.length === 1 && others[0].holder) {  // the lock says how long ago they typed
+        view.activity = interpolate(
+          gettext("(active %(ago)s ago). You may edit it as well: if they save first, you choose what to keep when you save."),
+          { ago: duration(idleSeconds(state, now)) });
+      } else {
+        view.sentence += ".";
+        view.activity = gettext("You may edit it as well: if they save first, you choose what to keep when you save.");
+      }
       break;
     case S.OTHER_TAB:
       view.tone = "shared";
-      view.sentence = gettext("You are also editing this record in another tab.");
+      if (others.length) {
+        view.sentence = `${editingTooSentence(others)}.`;
+        view.activity = gettext("You are also editing it in another tab: if they save first, you choose what to keep when you save.");
+      } else {
+        view.sentence = gettext("You are also editing this record in another tab.");
+      }
       break;
     case S.ALONE:
       view.sentence = gettext("Nobody else is editing this record.");

@@ -29,6 +29,7 @@ export class ChangeForm {
     this.keeper = new Keeper(this.form, `locks:unsaved:${d.recordKey}`);
     this.active = false;
     this.unsaved = false;
+    this.announced = null;  // advisory: the editing/unsaved flags the socket last sent
     this.submitting = false;
     this.failures = 0;
     this.lastReply = now();
@@ -64,6 +65,7 @@ export class ChangeForm {
     if (S.holding(before) && !S.holding(after) && !after.advisory) { this.lose(); }
     const wasWaiting = before.name === S.VIEWING_FREE && before.armed;
     if (after.name === S.VIEWING_FREE && after.armed && !wasWaiting) { this.take(); }
+    if (after.name !== before.name) { this.announce(); }
     this.render();
     if (focus) { this.banner.focusFirst(); }
   }
@@ -82,7 +84,7 @@ export class ChangeForm {
       });
       if (this.form) {
         this.form.addEventListener("submit", () => { this.submitting = true; this.keeper.forget(); });
-        const changed = () => { this.keeper.keep(); this.flagUnsaved(); };
+        const changed = () => { this.keeper.keep(); this.flagUnsaved(); this.announce(); };
         this.form.addEventListener("input", changed);
         this.form.addEventListener("change", changed);
       }
@@ -90,6 +92,8 @@ export class ChangeForm {
       this.offerRestore();
     } else if (this.state.advisory && this.form) {
       this.form.addEventListener("submit", () => { this.submitting = true; });
+      this.form.addEventListener("input", () => this.announce());
+      this.form.addEventListener("change", () => this.announce());
     }
     this.render();
     this.schedule(this.interval);
@@ -160,6 +164,19 @@ export class ChangeForm {
     return post(this.data.heartbeatUrl, { lease: this.lease, active: active ? "1" : "0", unsaved: unsaved ? "1" : "0" });
   }
 
+  /* Advisory mode: every page on the record names this one as editing, with its unsaved
+     changes (the lock names only its holder). One `presence` message when that flips, never
+     one per keystroke; again on every new socket. */
+  announce() {
+    if (!this.state.advisory || !this.live || !this.live.subscribed) { return; }
+    const editing = this.state.name !== S.DELETED && this.state.name !== S.SESSION_ENDED;
+    const unsaved = editing && this.keeper.dirty();
+    const said = `${editing}/${unsaved}`;
+    if (said === this.announced) { return; }
+    this.announced = said;
+    this.live.ask({ type: "presence", record: this.record, editing, unsaved });
+  }
+
   /* The unsaved flag travels with heartbeats; one extra heartbeat only when it flips. */
   flagUnsaved() {
     if (this.state.name !== S.EDITING || this.keeper.dirty() === this.unsaved) { return; }
@@ -173,11 +190,16 @@ export class ChangeForm {
     const sync = { version: this.version, lease: this.lease };
     this.live.subscribe({ record: this.record, presence: true, sync }).then((reply) => {
       if (!reply) { return; }
+      this.announced = null;  // a new socket: nobody has heard from this page on it yet
+      this.announce();
       if (reply.state && reply.state.type === "state") { this.applyState(reply.state); } else { this.resync(); }
     });
   }
 
   onClose() {
+    // Who else edits is known only while the socket is open: the lock's holder is all the
+    // page knows now.
+    this.dispatch({ kind: "presence", editors: [] });
     if (this.state.name !== S.SESSION_ENDED) {
       this.link = this.pausedText();
       this.render();
@@ -252,9 +274,13 @@ export class ChangeForm {
   presence(message) {
     const me = this.state.me;
     const viewers = message.viewers || [];
-    const names = viewers.filter((v) => v.id !== me).map((v) => v.name);
+    // Those who edit (advisory mode) are named by the banner; the rest are "also viewing".
+    const editors = viewers.filter((v) => v.editing && v.id !== me);
+    this.dispatch({ kind: "presence", editors: editors.map(({ id, name, unsaved }) => ({ id, name, unsaved: Boolean(unsaved) })) });
+    const names = viewers.filter((v) => v.id !== me && !v.editing).map((v) => v.name);
     const el = this.root.querySelector(".locks-presence");
-    const others = message.count - (names.length < viewers.length ? 1 : 0);  // not counting me
+    const mine = viewers.some((v) => v.id === me) ? 1 : 0;
+    const others = message.count - mine - editors.length;  // not counting me or the editors
     let text = "";
     if (names.length) {
       text = interpolate(gettext("Also viewing: %(names)s"), { names: names.join(", ") });

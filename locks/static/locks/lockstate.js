@@ -6,7 +6,8 @@
  * Advisory mode (the ModelAdmin's `lock_mode = "advisory"`): the lock only tells who else is
  * editing, so the page never becomes read-only and has nothing to take or ask for. It is
  * `editing` (this tab holds the lock), `editing-in-other-tab`, `editing-alongside` (someone
- * else holds it; this tab may edit too) or `editing-alone` (nobody holds it).
+ * else is editing: they hold the lock, or their page says so in `presence`; this tab may edit
+ * too) or `editing-alone` (nobody else is editing).
  */
 
 export const EDITING = "editing";
@@ -59,7 +60,26 @@ export function initial(page) {
     offlineSeconds: 0,
     before: null,      // the state a session end or an outage interrupted
     saved: false,      // the record was saved since this page loaded its form
+    editors: [],       // advisory: other users whose pages say they edit ({id, name, unsaved})
   };
+}
+
+/* Advisory mode: everyone else editing the record, each once: the lock's holder (with the
+   lock's unsaved flag) and the users whose pages say so in `presence` (known only while the
+   socket is open). A user's several pages count once; this user's own are left out. */
+export function othersEditing(state) {
+  const lock = state.lock || {};
+  const others = [];
+  if (lock.held && lock.holder_id !== state.me) {
+    others.push({ id: lock.holder_id, name: lock.holder, unsaved: Boolean(lock.unsaved), holder: true });
+  }
+  (state.editors || []).forEach((editor) => {
+    if (editor.id === state.me) { return; }
+    const known = others.find((other) => other.id === editor.id);
+    if (known) { known.unsaved = known.unsaved || Boolean(editor.unsaved); return; }
+    others.push({ id: editor.id, name: editor.name, unsaved: Boolean(editor.unsaved), holder: false });
+  });
+  return others;
 }
 
 /* Where a lock payload puts this page, given what it was. */
@@ -79,13 +99,13 @@ function place(state, lock, why) {
   return { ...state, name: state.kept ? LOST : VIEWING_HELD, lock, asked, declined };
 }
 
-/* Advisory mode: the lock says who else is editing and never takes the form away. */
+/* Advisory mode: the lock and presence say who else is editing; the form is never taken away. */
 function alongside(state, lock) {
   if (holding(state) && lock.held && lock.holder_id === state.me && lock.fence === state.fence) {
     return { ...state, name: EDITING, lock };
   }
-  if (!lock.held) { return { ...state, name: ALONE, lock }; }
-  return { ...state, name: lock.holder_id === state.me ? OTHER_TAB : ALONGSIDE, lock };
+  if (lock.held && lock.holder_id === state.me) { return { ...state, name: OTHER_TAB, lock }; }
+  return { ...state, name: othersEditing({ ...state, lock }).length ? ALONGSIDE : ALONE, lock };
 }
 
 /* Where a lock payload puts this page, in the page's lock mode. */
@@ -117,7 +137,7 @@ export function next(state, input) {
     case "lock": {  // a lock.* event, or a state/sync reply
       if (state.name === DELETED) { return state; }
       const base = state.before
-        ? { ...state.before, kept: state.kept || state.before.kept, saved: state.saved || state.before.saved }
+        ? { ...state.before, kept: state.kept || state.before.kept, saved: state.saved || state.before.saved, editors: state.editors }
         : state;
       let s = { ...base, before: null, offlineSeconds: 0, receivedAt: at, note: "" };
       if (input.event === "lock.handover_declined" && input.lock && input.lock.holder_id !== state.me) {
@@ -128,7 +148,7 @@ export function next(state, input) {
       return placed.name === state.name ? { ...placed, note: state.note } : placed;
     }
     case "heartbeat": {  // a heartbeat reply: ok keeps the lock, a refusal loses it
-      const base = state.before && holding(state.before) ? { ...state.before, saved: state.saved } : state;
+      const base = state.before && holding(state.before) ? { ...state.before, saved: state.saved, editors: state.editors } : state;
       if (!holding(base)) { return state; }
       if (input.ok) {
         const lock = input.lock || state.lock;
@@ -140,7 +160,7 @@ export function next(state, input) {
       if (!holding(state)) { return state; }
       return { ...state, name: OFFLINE, offlineSeconds: input.seconds, before: state.before || state };
     case "released":  // our own release was accepted: "Stop editing" or "Hand over now"
-      if (state.advisory) { return { ...state, name: ALONE, lock: { held: false }, note: "" }; }
+      if (state.advisory) { return { ...alongside(state, { held: false }), note: "" }; }
       return { ...state, name: VIEWING_FREE, lock: { held: false }, kept: true, why: { kind: input.how }, note: "" };
     case "refused":  // the server said no to a click
       if (input.status === 403) { return { ...state, name: NO_PERMISSION, note: input.message, armed: false }; }
@@ -153,6 +173,11 @@ export function next(state, input) {
       return { ...state, note: input.message };
     case "saved":  // someone saved the record after this page loaded its form
       return { ...state, saved: true };
+    case "presence": {  // who else says they edit (advisory); [] when the socket closed
+      const s = { ...state, editors: input.editors || [] };
+      if (!s.advisory || (s.name !== ALONE && s.name !== ALONGSIDE)) { return s; }
+      return { ...s, name: othersEditing(s).length ? ALONGSIDE : ALONE };
+    }
     case "ended":
       if (state.name === SESSION_ENDED) { return state; }
       return { ...state, name: SESSION_ENDED, before: state.before || state };

@@ -19,7 +19,7 @@ from channels.consumer import get_handler_name
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.contrib.contenttypes.models import ContentType
 
-from . import authority, services, sessions, shared_perms
+from . import authority, services, sessions, sharing
 from .authority import CONSOLE, Grant
 from .conf import lock_settings
 from .events import CONSOLE_GROUP, record_group, user_group
@@ -90,6 +90,11 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
             self.topics.add(user_group(user.pk))
         except Exception:
             logger.exception("Could not watch user %s for changes", user.pk)
+        if sharing.stale(user):
+            # The user row was lent from before a change announced since: read it again.
+            await self.recheck()
+            if self.ended:
+                return
         self.session_watch = asyncio.create_task(self._watch_session())
         await self.send_json(
             {
@@ -391,9 +396,9 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
         self, record: dict[str, Any], sync: dict[str, Any]
     ) -> tuple[RecordRef, Grant, dict[str, Any]]:
         self._still_there()
-        shared_perms.lend(self.user, self.hub.healthy)
+        sharing.lend(self.user, self.hub.healthy)
         ref, given, obj = self._record(record)
-        shared_perms.keep(self.user, self.hub.healthy)
+        sharing.keep(self.user, self.hub.healthy)
         return ref, given, self._sync_reply(ref, obj, sync, given)
 
     async def on_unsubscribe(self, message: dict[str, Any]) -> dict[str, Any]:
@@ -417,11 +422,11 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
     def _topics(self, message: dict[str, Any]) -> list[tuple[str, RecordRef | None, Grant]]:
         """The topics a subscription names, each with its record and grant."""
         self._still_there()
-        shared_perms.lend(self.user, self.hub.healthy)
+        sharing.lend(self.user, self.hub.healthy)
         try:
             return self._named_topics(message)
         finally:
-            shared_perms.keep(self.user, self.hub.healthy)
+            sharing.keep(self.user, self.hub.healthy)
 
     def _named_topics(self, message: dict[str, Any]) -> list[tuple[str, RecordRef | None, Grant]]:
         if "record" in message:

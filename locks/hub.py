@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from channels.layers import get_channel_layer
 
-from . import authority, sequences, services, shared_perms
+from . import authority, sequences, services, sharing
 from .authority import Grant
 from .conf import lock_settings
 from .events import RECORD_CREATED, RECORD_PREFIX, RECORD_SAVED, USER_PREFIX
@@ -163,7 +163,7 @@ class Hub:
                 del self.topics[topic]
                 if topic.startswith(USER_PREFIX):
                     # No more announcements for this user reach this process.
-                    shared_perms.forget(topic.removeprefix(USER_PREFIX))
+                    sharing.forget(topic.removeprefix(USER_PREFIX))
                 self.records.pop(topic, None)
                 self.seen.pop(topic, None)
                 self.delivered.pop(topic, None)
@@ -237,7 +237,7 @@ class Hub:
                 self.merged_dirty.add(topic)
             return
         if message.get("type") == "locks.user":
-            shared_perms.forget(topic.removeprefix(USER_PREFIX))
+            sharing.forget(topic.removeprefix(USER_PREFIX))
         members = self.topics.get(topic)
         if not members:
             return
@@ -521,9 +521,19 @@ async def get_hub() -> Hub:
     return _hubs[key]
 
 
+def layer_healthy() -> bool:
+    """The running event loop's hub exists and hears its channel layer (announcements of
+    user changes can arrive): only then do new sockets share what `locks.sharing` keeps."""
+    try:
+        hub = _hubs.get(id(asyncio.get_running_loop()))
+    except RuntimeError:
+        return False
+    return hub is not None and hub.healthy
+
+
 async def reset_hubs() -> None:
     """Stop every hub (tests: each test's event loop gets a fresh one)."""
-    shared_perms.forget_all()
+    sharing.forget_all()
     for hub in list(_hubs.values()):
         await hub.stop()
     _hubs.clear()

@@ -337,3 +337,32 @@ async def test_a_new_socket_after_a_revocation_gets_no_borrowed_rights(bob, cust
     reply = await ask(again, {"type": "subscribe", "record": record(customer), "sync": {}})
     assert reply["code"] == "forbidden"
     await again.disconnect()
+
+
+async def test_a_new_socket_after_deactivation_gets_no_borrowed_user(bob, customer):
+    """New sockets of a user share the user row for a moment; a change to the user ends
+    that at once."""
+    socket = await open_socket(bob)  # its handshake lends bob's row to his next sockets
+
+    def deactivate():
+        bob.is_active = False
+        bob.save()
+
+    await sync_to_async(deactivate)()
+    assert (await wait_closed(socket))["code"] == 4401
+    again = await connect(bob)
+    connected, _ = await again.connect(timeout=TIMEOUT)
+    assert not connected
+
+
+async def test_a_user_row_lent_before_a_change_is_stale():
+    from locks import sharing
+
+    user = User(pk=424242, username="lent")
+    sharing.keep_user("backend", user, healthy=True)
+    lent = sharing.borrow_user("backend", 424242, healthy=True)
+    assert lent is not None and lent is not user and not sharing.stale(lent)
+    assert sharing.borrow_user("backend", 424242, healthy=False) is None  # layer away
+    sharing.forget(424242)
+    assert sharing.stale(lent)
+    assert sharing.borrow_user("backend", 424242, healthy=True) is None

@@ -373,6 +373,9 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
         reply: dict[str, Any] = {"type": "subscribed", "topics": 1}
         if self.hub.events_delivered(topic) == seen:
             reply["state"] = state
+            lock = state["lock"]
+            # The hub's digest starts from what this page was told, not from nothing.
+            self.hub.seed(topic, (lock["fence"], lock["holder_id"], state["version"]))
         return reply
 
     @staticmethod

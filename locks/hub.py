@@ -191,6 +191,12 @@ class Hub:
             self.local_dirty.add(topic)
         return True
 
+    def seed(self, topic: str, sequence: Sequence) -> None:
+        """Where a record stood when a socket's subscription read it, for a topic this
+        process has delivered nothing on yet (its digest then compares from there)."""
+        if topic in self.topics and topic not in self.seen:
+            self.seen[topic] = sequence
+
     def events_delivered(self, topic: str) -> int:
         """How many events this process has dispatched on `topic` (a change counter)."""
         return self.delivered.get(topic, 0)

@@ -15,6 +15,7 @@ from django.test import override_settings
 from locks import events, services
 from records.models import Customer
 from tests.conftest import require_redis
+from tests.test_live_authority import nothing_more
 from tests.test_websocket import (
     TIMEOUT,
     ask,
@@ -145,4 +146,33 @@ async def test_lost_event_is_noticed_within_one_heartbeat_interval(bob, customer
     assert time.monotonic() - started <= 2 * 1 + 0.5
     reply = await ask(socket, {"type": "sync", "record": record(customer), "version": 1})
     assert reply["version"] == 7 and reply["values"]["notes"] == "quietly"
+    await socket.disconnect()
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_a_page_told_the_state_on_subscribing_gets_no_needless_digest(bob, customer):
+    """The digest compares from what the subscription told the page: nothing changed, no
+    digest (1,000 pages otherwise each get one, once per record, for nothing)."""
+    from locks.events import record_group
+    from locks.hub import get_hub
+    from locks.records import ref_for
+
+    socket = await open_socket(bob)
+    reply = await ask(
+        socket,
+        {"type": "subscribe", "record": record(customer), "sync": {"version": customer.version}},
+    )
+    assert reply["state"]["type"] == "state"
+    hub = await get_hub()
+    await hub.check_sequences()
+    assert await nothing_more(socket, "digest")
+
+    def save_without_announcing():
+        Customer.objects.filter(pk=customer.pk).update(version=9)
+
+    await sync_to_async(save_without_announcing)()
+    await hub.check_sequences()  # a real difference is still told
+    assert (await next_of(socket, "digest", timeout=TIMEOUT))["version"] == 9
+    assert record_group(await sync_to_async(ref_for)(customer)) in hub.seen
     await socket.disconnect()

@@ -23,7 +23,25 @@ def websocket_application() -> Any:
     from .routing import websocket_urlpatterns
 
     live.mark_routed()
-    return OriginValidator(SessionUserMiddlewareStack(URLRouter(websocket_urlpatterns)))
+    return OriginValidator(
+        KeepServerSend(SessionUserMiddlewareStack(URLRouter(websocket_urlpatterns)))
+    )
+
+
+SERVER_SEND = "locks.server_send"
+
+
+class KeepServerSend:
+    """Puts the server's own `send` in the scope, under SERVER_SEND, for the hub's fan-out:
+    an event is written to each of thousands of sockets, and the session middleware's wrapper
+    around `send` only acts on HTTP responses."""
+
+    def __init__(self, application: Any) -> None:
+        self.application = application
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        scope[SERVER_SEND] = send
+        return await self.application(scope, receive, send)
 
 
 def with_websockets(http_application: Any) -> Any:

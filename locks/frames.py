@@ -175,14 +175,13 @@ class BoundedInboxMixin:
     """For an AsyncWebsocketConsumer (list it first): frames pass through an `Inbox`, and
     nothing is sent after the socket's close frame (the server would refuse it)."""
 
-    async def __call__(self, scope, receive, send) -> None:
-        closed = False
+    wire_closed = False  # the close frame went out: nothing more may be sent
 
+    async def __call__(self, scope, receive, send) -> None:
         async def send_until_closed(message: Message) -> None:
-            nonlocal closed
-            if closed:
+            if self.wire_closed:
                 return
-            closed = message["type"] == "websocket.close"
+            self.wire_closed = message["type"] == "websocket.close"
             await send(message)
 
         inbox = self.inbox = Inbox(

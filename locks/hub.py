@@ -30,7 +30,7 @@ from .conf import lock_settings
 from .events import RECORD_CREATED, RECORD_PREFIX, RECORD_SAVED, USER_PREFIX
 from .records import RecordRef
 from .sequences import Sequence
-from .trips import database_sync_to_async
+from .trips import hub_sync_to_async
 
 logger = logging.getLogger("locks.hub")
 
@@ -45,6 +45,7 @@ PRESENCE_NAMES = 50
 
 class Subscriber(Protocol):
     user: Any
+    user_pk: Any  # the user's primary key, read without going through the model
 
     async def deliver(self, text: str) -> None: ...
 
@@ -267,11 +268,12 @@ class Hub:
         self.delivered[topic] += 1
         audiences: dict[Grant, list[Subscriber]] = defaultdict(list)
         ask_again: list[Subscriber] = []
+        changed_row = event.get("type") in (RECORD_SAVED, RECORD_CREATED)
         for member in members:
             given = member.grant_for(topic)
             if given is None:
                 continue
-            if given.dynamic and event.get("type") in (RECORD_SAVED, RECORD_CREATED):
+            if changed_row and given.dynamic:
                 ask_again.append(member)
             else:
                 audiences[given].append(member)
@@ -301,30 +303,31 @@ class Hub:
         """A ModelAdmin that decides by the row is asked again, once per user, after the row
         changed: a row that left a user's view is not sent to them and their socket closes."""
         record = event.get("record", {})
-        users = {member.user.pk: member.user for member in members}
-        fresh = await database_sync_to_async(authority.regrant_users)(
+        by_user: dict[Any, list[Subscriber]] = defaultdict(list)
+        for member in members:
+            by_user[member.user_pk].append(member)
+        users = {pk: sockets[0].user for pk, sockets in by_user.items()}
+        fresh = await hub_sync_to_async(authority.regrant_users)(
             record.get("ct"), str(record.get("pk")), users
         )
-        for member in members:
-            given = fresh.get(member.user.pk)
+        for pk, sockets in by_user.items():
+            given = fresh.get(pk)
             if given is None:
-                await member.revoke(topic)
+                for member in sockets:
+                    await member.revoke(topic)
             else:
-                audiences[given].append(member)
+                audiences[given].extend(sockets)
 
     async def _send_all(self, members: list[Subscriber], text: str) -> None:
         """One after another (a send only queues bytes), yielding now and then so the server
         writes the first sockets' frames while it queues the rest."""
         for index, member in enumerate(members, 1):
-            await self._send(member, text)
+            try:
+                await member.deliver(text)
+            except Exception:
+                logger.debug("A socket went away during delivery", exc_info=True)
             if index % 100 == 0:
                 await asyncio.sleep(0)
-
-    async def _send(self, member: Subscriber, text: str) -> None:
-        try:
-            await member.deliver(text)
-        except Exception:
-            logger.debug("A socket went away during delivery", exc_info=True)
 
     # ------------------------------------------------------------ healing
 
@@ -390,7 +393,7 @@ class Hub:
         records = {t: r for t, r in self.records.items() if self.topics.get(t)}
         if not records:
             return
-        now = await database_sync_to_async(sequences.current)(list(records.values()))
+        now = await hub_sync_to_async(sequences.current)(list(records.values()))
         for topic, ref in records.items():
             current = now.get(ref.key)
             if current is None or current == self.seen.get(topic):
@@ -488,9 +491,9 @@ class Hub:
         compare-and-set lets exactly one of them win each lock."""
         while True:
             try:
-                delay = await database_sync_to_async(services.seconds_until_next_expiry)()
+                delay = await hub_sync_to_async(services.seconds_until_next_expiry)()
                 await asyncio.sleep(max(0.1, delay))
-                await database_sync_to_async(services.release_stale)()
+                await hub_sync_to_async(services.release_stale)()
             except asyncio.CancelledError:
                 raise
             except Exception:

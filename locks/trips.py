@@ -12,12 +12,13 @@ idle server holds no connection.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from asgiref.sync import SyncToAsync
 from django.db import close_old_connections, connections
 
-_queued = 0  # trips started and not finished, this process
+_queued = 0  # trips started and not finished, this process, on the database thread
 
 
 def _keep_healthy() -> None:
@@ -55,3 +56,41 @@ class DatabaseTrip(SyncToAsync):
 
 
 database_sync_to_async = DatabaseTrip
+
+
+# ---------------------------------------------------------------- the hub's own thread
+
+_hub_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="locks-hub")
+_hub_queued = 0
+
+
+class HubTrip(SyncToAsync):
+    """A trip for the hub's own work (asking row-sensitive ModelAdmins again before a save
+    reaches pages, the digest, the expiry sweep) on a thread of its own: it never waits
+    behind the sockets' messages queued on the database thread (1,000 pages' session
+    rechecks, a reconnect storm). Its connection is kept while hub trips queue up and closed
+    once none is left, as on the database thread."""
+
+    def __init__(self, func: Any) -> None:
+        super().__init__(func, thread_sensitive=False, executor=_hub_executor)
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        global _hub_queued
+        _hub_queued += 1
+        try:
+            return await super().__call__(*args, **kwargs)
+        finally:
+            _hub_queued -= 1
+
+    def thread_handler(self, loop, *args: Any, **kwargs: Any) -> Any:
+        _keep_healthy()
+        try:
+            return super().thread_handler(loop, *args, **kwargs)
+        finally:
+            if _hub_queued > 1:
+                _keep_healthy()
+            else:
+                close_old_connections()
+
+
+hub_sync_to_async = HubTrip

@@ -18,8 +18,6 @@ from typing import Any
 from asgiref.sync import SyncToAsync
 from django.db import close_old_connections, connections
 
-_queued = 0  # trips started and not finished, this process, on the database thread
-
 
 def _keep_healthy() -> None:
     """Close connections that errored or left autocommit, whatever their age."""
@@ -33,26 +31,33 @@ def _keep_healthy() -> None:
             conn.close_at = close_at
 
 
-class DatabaseTrip(SyncToAsync):
-    """`channels.db.database_sync_to_async`, reusing the connection while trips queue up."""
+class _KeepingTrip(SyncToAsync):
+    """A trip to one thread that keeps its connection while more trips to it queue up."""
+
+    queued = 0  # trips started and not finished, this process (per subclass: per thread)
 
     async def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        global _queued
-        _queued += 1
+        type(self).queued += 1
         try:
             return await super().__call__(*args, **kwargs)
         finally:
-            _queued -= 1
+            type(self).queued -= 1
 
     def thread_handler(self, loop, *args: Any, **kwargs: Any) -> Any:
         _keep_healthy()
         try:
             return super().thread_handler(loop, *args, **kwargs)
         finally:
-            if _queued > 1:
+            if type(self).queued > 1:
                 _keep_healthy()  # the next trip is waiting: it uses this connection
             else:
                 close_old_connections()  # as Channels does
+
+
+class DatabaseTrip(_KeepingTrip):
+    """`channels.db.database_sync_to_async`, reusing the connection while trips queue up."""
+
+    queued = 0
 
 
 database_sync_to_async = DatabaseTrip
@@ -61,36 +66,18 @@ database_sync_to_async = DatabaseTrip
 # ---------------------------------------------------------------- the hub's own thread
 
 _hub_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="locks-hub")
-_hub_queued = 0
 
 
-class HubTrip(SyncToAsync):
+class HubTrip(_KeepingTrip):
     """A trip for the hub's own work (asking row-sensitive ModelAdmins again before a save
     reaches pages, the digest, the expiry sweep) on a thread of its own: it never waits
     behind the sockets' messages queued on the database thread (1,000 pages' session
-    rechecks, a reconnect storm). Its connection is kept while hub trips queue up and closed
-    once none is left, as on the database thread."""
+    rechecks, a reconnect storm)."""
+
+    queued = 0
 
     def __init__(self, func: Any) -> None:
         super().__init__(func, thread_sensitive=False, executor=_hub_executor)
-
-    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        global _hub_queued
-        _hub_queued += 1
-        try:
-            return await super().__call__(*args, **kwargs)
-        finally:
-            _hub_queued -= 1
-
-    def thread_handler(self, loop, *args: Any, **kwargs: Any) -> Any:
-        _keep_healthy()
-        try:
-            return super().thread_handler(loop, *args, **kwargs)
-        finally:
-            if _hub_queued > 1:
-                _keep_healthy()
-            else:
-                close_old_connections()
 
 
 hub_sync_to_async = HubTrip

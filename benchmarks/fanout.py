@@ -474,7 +474,8 @@ async def open_page(url: str, site: Site, collector: Collector) -> Page:
 
 
 async def open_ours(site: Site, collector: Collector, pk: str, presence: bool = False) -> Page:
-    """Our endpoint, as a change form opens it: welcome, then subscribe to the record."""
+    """Our endpoint, as a change form opens it: welcome, then subscribe to the record (with
+    `presence`, as the change form's script does: with `sync` too)."""
     page = await open_page(f"ws://{HOST}:{site.port}/ws/locks/", site, collector)
     try:
         welcome = await page.reply()
@@ -482,7 +483,9 @@ async def open_ours(site: Site, collector: Collector, pk: str, presence: bool = 
             raise ConnectionError(f"expected welcome, got {welcome}")
         message: dict[str, Any] = {"type": "subscribe", "record": {"ct": site.ct, "pk": pk}}
         if presence:
+            # As the change form's script does: subscribe and sync in one request.
             message["presence"] = True
+            message["sync"] = {"version": None}
         page.send(message)
         reply = await page.reply()
         if reply.get("type") != "subscribed":

@@ -8,8 +8,10 @@ save has happened and pages resync by polling.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -82,13 +84,25 @@ def deliver(event: dict[str, Any]) -> None:
         event_published.send(sender=None, event=event)
     except Exception:
         logger.exception("A receiver of %s failed", event.get("type"))
+    event_id = uuid.uuid4().hex
     messages = {
-        group: {"type": "locks.event", "topic": group, "event": event}
+        group: {"type": "locks.event", "topic": group, "event": event, "id": event_id}
         for group in topics_for(event)
     }
+    _hand_to_own_hub(list(messages.values()))
     if not send_to_groups(messages):
         # Pages notice the gap at their hub's next digest (one heartbeat interval) and resync.
         logger.error("Could not publish %s to the channel layer: %s", event.get("type"), event)
+
+
+def _hand_to_own_hub(messages: list[dict[str, Any]]) -> None:
+    """This process's own pages hear it at once (locks.hub.Hub.hand_over)."""
+    from .hub import hub_of_this_thread
+
+    hub = hub_of_this_thread()
+    if hub is not None and hub.loop is not None:
+        with contextlib.suppress(RuntimeError):  # the loop has closed (shutdown)
+            hub.loop.call_soon_threadsafe(hub.hand_over, messages)
 
 
 def send_to_groups(messages: dict[str, dict[str, Any]]) -> bool:

@@ -41,6 +41,7 @@ PRESENCE_REFRESH_SECONDS = 30.0
 PRESENCE_STALE_SECONDS = 90.0
 GROUP_REFRESH_SECONDS = 3600.0  # channels-redis forgets group members after a day
 PRESENCE_NAMES = 50
+HANDED_KEPT = 10_000  # own events remembered until the layer's copy comes back
 
 
 class Subscriber(Protocol):
@@ -121,12 +122,16 @@ class Hub:
         # process last delivered for it; the digest compares it with the database.
         self.records: dict[str, RecordRef] = {}
         self.seen: dict[str, Sequence] = {}
+        # This process's own events, handed over before the layer brought them back.
+        self.handed: dict[tuple[Any, Any], bool] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
         # Events dispatched per topic: a subscription that read the state meanwhile re-reads.
         self.delivered: dict[str, int] = defaultdict(int)
 
     async def start(self) -> None:
         # The layer's default prefix: channels-redis reads one prefix per process, and a
         # second prefix would starve (or be starved by) any other consumer in the process.
+        self.loop = asyncio.get_running_loop()
         self.channel = await self.layer.new_channel()
         loops = (self._read, self._presence, self._sweep, self._refresh_groups, self._canary)
         for loop in (*loops, self._digest):
@@ -221,13 +226,32 @@ class Hub:
                 self.healthy = False
                 await asyncio.sleep(CANARY_SECONDS)
                 continue
-            try:
-                await self.dispatch(message)
-            except Exception:
-                # Never silently: logged with the event, and that topic's pages resync.
-                logger.exception("Hub could not dispatch %s", message)
-                members = list(self.topics.get(message.get("topic", ""), ()))
-                await self._send_all(members, json.dumps({"type": "resync"}))
+            if self.handed.pop((message.get("id"), message.get("topic")), None):
+                continue  # this process's own event, delivered already (hand_over)
+            await self._dispatch_safely(message)
+
+    async def _dispatch_safely(self, message: dict[str, Any]) -> None:
+        try:
+            await self.dispatch(message)
+        except Exception:
+            # Never silently: logged with the event, and that topic's pages resync.
+            logger.exception("Hub could not dispatch %s", message)
+            members = list(self.topics.get(message.get("topic", ""), ()))
+            await self._send_all(members, json.dumps({"type": "resync"}))
+
+    def hand_over(self, messages: list[dict[str, Any]]) -> None:
+        """Events published by this process (a save in one of its request threads): its own
+        pages get them at once, not after a round trip through the channel layer (and while
+        the layer is away, too). The copy the layer brings back is then skipped. Runs on the
+        hub's event loop (`events.deliver` schedules it)."""
+        for message in messages:
+            key = (message.get("id"), message.get("topic"))
+            if key[0] is None or not self.topics.get(key[1]):
+                continue  # nobody here: the layer's copy (if any) is dispatched as usual
+            self.handed[key] = True
+            while len(self.handed) > HANDED_KEPT:
+                self.handed.pop(next(iter(self.handed)))
+            asyncio.get_running_loop().create_task(self._dispatch_safely(message))
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         topic = message.get("topic", "")
@@ -528,6 +552,15 @@ async def get_hub() -> Hub:
             await hub.start()
             _hubs[key] = hub
     return _hubs[key]
+
+
+def hub_of_this_thread() -> Hub | None:
+    """The hub of the event loop that this (request) thread was started from, if any:
+    Django runs a view in a thread of the ASGI server's loop (asgiref records which)."""
+    from asgiref.sync import SyncToAsync
+
+    loop = getattr(SyncToAsync.threadlocal, "main_event_loop", None)
+    return None if loop is None else _hubs.get(id(loop))
 
 
 def layer_healthy() -> bool:

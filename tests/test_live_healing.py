@@ -176,3 +176,33 @@ async def test_a_page_told_the_state_on_subscribing_gets_no_needless_digest(bob,
     assert (await next_of(socket, "digest", timeout=TIMEOUT))["version"] == 9
     assert record_group(await sync_to_async(ref_for)(customer)) in hub.seen
     await socket.disconnect()
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_a_save_reaches_this_processs_pages_once_and_without_the_layer(
+    bob, customer, monkeypatch
+):
+    """A save made by this process reaches its own pages at once, exactly once (the copy the
+    channel layer brings back is skipped), and even when the layer refuses it."""
+    from channels.layers import get_channel_layer
+
+    socket = await open_socket(bob)
+    await ask(socket, {"type": "subscribe", "record": record(customer)})
+
+    def save(notes: str) -> None:
+        saved = Customer.objects.get(pk=customer.pk)
+        saved.notes = notes
+        saved.save()
+
+    await sync_to_async(save)("first")
+    assert (await next_of(socket, "record.saved"))["values"]["notes"] == "first"
+    assert await nothing_more(socket, "record.saved", within=1.0)  # no second copy
+
+    async def refused(*args, **kwargs):
+        raise ConnectionError("the layer is away")
+
+    monkeypatch.setattr(get_channel_layer(), "group_send", refused)
+    await sync_to_async(save)("second")
+    assert (await next_of(socket, "record.saved"))["values"]["notes"] == "second"
+    await socket.disconnect()

@@ -3,14 +3,15 @@ change forms, against the limit of a bare ASGI broadcast timed by the same clien
 
     python benchmarks/save_fanout.py                       # 1,000 pages, 20 saves per target
     python benchmarks/save_fanout.py --sizes 1000,5000
-    python benchmarks/save_fanout.py --targets ours-daphne,bare-uvicorn --saves 50
+    python benchmarks/save_fanout.py --targets ours-uvicorn,bare-uvicorn --saves 50
     python benchmarks/save_fanout.py --json results.json   # also write every figure as JSON
 
 Needs Redis (REDIS_URL, default redis://127.0.0.1:6379/0; a spare database is best) and
-`pip install -r benchmarks/requirements.txt` (uvicorn, uvloop, httptools). It builds its own
-temporary SQLite site (migrate + demo, as benchmarks/fanout.py does), serves it with daphne
-(`project.asgi:application`, as deployed), and serves benchmarks/bare_broadcast.py on
-uvicorn with uvloop (the limit) and on daphne. See benchmarks/README.md.
+`pip install -r benchmarks/requirements.txt` (uvicorn, uvloop, httptools, granian). It builds
+its own temporary SQLite site (migrate + demo, as benchmarks/fanout.py does), serves it
+(`project.asgi:application`) on uvicorn with uvloop (the figure, as docs/deployment.md
+recommends) and on daphne, and serves benchmarks/bare_broadcast.py on uvicorn with uvloop
+(the limit) and on daphne; granian for both on request. See benchmarks/README.md.
 """
 
 from __future__ import annotations

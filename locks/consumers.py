@@ -45,6 +45,17 @@ NO_CHANNEL_LAYER = 4503  # CHANNEL_LAYERS unset: manage.py check reports locks.E
 ALLOWED = 1000
 
 
+BAD_RECORD = 'A record is {"ct": <id>, "pk": "<id>"}.'
+
+
+def _valid_ct(ct_id: Any) -> bool:
+    return isinstance(ct_id, int) and not isinstance(ct_id, bool)
+
+
+def _valid_pk(pk: Any) -> bool:
+    return isinstance(pk, (str, int)) and not isinstance(pk, bool) and len(str(pk)) <= 255
+
+
 class SocketGone(Exception):
     """The client left while its message waited for the database thread: nobody to answer."""
 
@@ -295,7 +306,7 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
         self, data: Any, action: str = "view", *, grants: bool = True
     ) -> tuple[RecordRef, Grant | None, Any]:
         if not isinstance(data, dict):
-            raise BadRequest("bad_message", 'A record is {"ct": <id>, "pk": "<id>"}.')
+            raise BadRequest("bad_message", BAD_RECORD)
         return self._records(data.get("ct"), [data.get("pk")], action, grants=grants)[0]
 
     def _records(
@@ -304,12 +315,8 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
         """The named records of one model as its locked ModelAdmin shows them to this user:
         each with its grant (unless `grants` is false: a heartbeat sends no values, so it
         does not build the admin's forms) and the object, in one query for the rows."""
-        valid_ct = isinstance(ct_id, int) and not isinstance(ct_id, bool)
-        if not valid_ct or not all(
-            isinstance(pk, (str, int)) and not isinstance(pk, bool) and len(str(pk)) <= 255
-            for pk in pks
-        ):
-            raise BadRequest("bad_message", 'A record is {"ct": <id>, "pk": "<id>"}.')
+        if not _valid_ct(ct_id) or not all(_valid_pk(pk) for pk in pks):
+            raise BadRequest("bad_message", BAD_RECORD)
         model_admin = self._admin(ct_id)
         if model_admin is None:
             raise BadRequest("not_found", "No such record.")
@@ -391,16 +398,10 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
     def _parse_ref(data: Any) -> RecordRef:
         """A record reference as the messages name it, checked for shape only."""
         if not isinstance(data, dict):
-            raise BadRequest("bad_message", 'A record is {"ct": <id>, "pk": "<id>"}.')
+            raise BadRequest("bad_message", BAD_RECORD)
         ct_id, pk = data.get("ct"), data.get("pk")
-        if (
-            not isinstance(ct_id, int)
-            or isinstance(ct_id, bool)
-            or not isinstance(pk, (str, int))
-            or isinstance(pk, bool)
-            or len(str(pk)) > 255
-        ):
-            raise BadRequest("bad_message", 'A record is {"ct": <id>, "pk": "<id>"}.')
+        if not _valid_ct(ct_id) or not _valid_pk(pk):
+            raise BadRequest("bad_message", BAD_RECORD)
         return RecordRef(ct_id, str(pk))
 
     @database_sync_to_async

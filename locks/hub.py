@@ -124,6 +124,7 @@ class Hub:
         self.seen: dict[str, Sequence] = {}
         # This process's own events, handed over before the layer brought them back.
         self.handed: dict[tuple[Any, Any], bool] = {}
+        self.own_events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.loop: asyncio.AbstractEventLoop | None = None
         # Events dispatched per topic: a subscription that read the state meanwhile re-reads.
         self.delivered: dict[str, int] = defaultdict(int)
@@ -134,7 +135,7 @@ class Hub:
         self.loop = asyncio.get_running_loop()
         self.channel = await self.layer.new_channel()
         loops = (self._read, self._presence, self._sweep, self._refresh_groups, self._canary)
-        for loop in (*loops, self._digest):
+        for loop in (*loops, self._digest, self._read_own):
             self.tasks.append(asyncio.create_task(loop(), name=f"locks-hub-{loop.__name__}"))
 
     async def stop(self) -> None:
@@ -251,7 +252,13 @@ class Hub:
             self.handed[key] = True
             while len(self.handed) > HANDED_KEPT:
                 self.handed.pop(next(iter(self.handed)))
-            asyncio.get_running_loop().create_task(self._dispatch_safely(message))
+            self.own_events.put_nowait(message)
+
+    async def _read_own(self) -> None:
+        """This process's own events, one after another in the order they were published (a
+        "Save" announces the record, then the released lock), as `_read` does the layer's."""
+        while True:
+            await self._dispatch_safely(await self.own_events.get())
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         topic = message.get("topic", "")

@@ -206,3 +206,52 @@ async def test_a_save_reaches_this_processs_pages_once_and_without_the_layer(
     await sync_to_async(save)("second")
     assert (await next_of(socket, "record.saved"))["values"]["notes"] == "second"
     await socket.disconnect()
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_this_processs_own_events_reach_its_pages_in_order(alice, bob, customer, monkeypatch):
+    """A save announced before a lock change is heard before it, even when the save has to
+    ask the (row-sensitive) ModelAdmin again and the lock event does not."""
+    from locks import authority
+    from locks.hub import get_hub
+
+    socket = await open_socket(bob)
+    await ask(socket, {"type": "subscribe", "record": record(customer)})
+    hub = await get_hub()
+    handed_over: list[str] = []
+    hand_over = hub.hand_over
+
+    def recording(messages):
+        handed_over.extend(message["event"]["type"] for message in messages)
+        hand_over(messages)
+
+    monkeypatch.setattr(hub, "hand_over", recording)
+    original = authority.regrant_users
+
+    def slow_regrant(*args):
+        # Asked again only once the lock event has been handed over too: it must wait.
+        deadline = time.monotonic() + TIMEOUT
+        while "lock.acquired" not in handed_over and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return original(*args)
+
+    monkeypatch.setattr(authority, "regrant_users", slow_regrant)
+
+    def save_then_lock() -> None:
+        from django.db import transaction
+
+        with transaction.atomic():  # both announced on commit, one right after the other
+            saved = Customer.objects.get(pk=customer.pk)
+            saved.notes = "saved first"
+            saved.save()
+            services.acquire(saved, alice)
+
+    await sync_to_async(save_then_lock)()
+    kinds = []
+    while len(kinds) < 2:
+        message = await socket.receive_json_from(timeout=TIMEOUT)
+        if message["type"] in ("record.saved", "lock.acquired"):
+            kinds.append(message["type"])
+    assert kinds == ["record.saved", "lock.acquired"]
+    await socket.disconnect()

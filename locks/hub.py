@@ -30,7 +30,7 @@ from .conf import lock_settings
 from .events import RECORD_CREATED, RECORD_PREFIX, RECORD_SAVED, USER_PREFIX
 from .records import RecordRef
 from .sequences import Sequence
-from .trips import hub_sync_to_async
+from .trips import hub_sync_to_async, hub_thread_idle
 
 logger = logging.getLogger("locks.hub")
 
@@ -139,9 +139,14 @@ class Hub:
             self.tasks.append(asyncio.create_task(loop(), name=f"locks-hub-{loop.__name__}"))
 
     async def stop(self) -> None:
-        for task in self.tasks:
+        """Cancel the hub's loops and wait until its thread is idle: a cancelled trip's
+        query still runs there, and must not outlive the hub (a test's database flush, a
+        shutdown closing connections)."""
+        tasks, self.tasks = self.tasks, []
+        for task in tasks:
             task.cancel()
-        self.tasks.clear()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await hub_thread_idle()
 
     # ------------------------------------------------------------ subscriptions
 

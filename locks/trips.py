@@ -12,6 +12,7 @@ idle server holds no connection.
 
 from __future__ import annotations
 
+import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -81,3 +82,13 @@ class HubTrip(_KeepingTrip):
 
 
 hub_sync_to_async = HubTrip
+
+
+async def hub_thread_idle() -> None:
+    """Return once work already handed to the hub's thread has finished (its one worker runs
+    trips in order, so a no-op queued now runs last)."""
+    await asyncio.get_running_loop().run_in_executor(_hub_executor, _nothing)
+
+
+def _nothing() -> None:
+    return None

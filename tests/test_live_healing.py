@@ -255,3 +255,37 @@ async def test_this_processs_own_events_reach_its_pages_in_order(alice, bob, cus
             kinds.append(message["type"])
     assert kinds == ["record.saved", "lock.acquired"]
     await socket.disconnect()
+
+
+# ---------------------------------------------------------------- stopping
+
+
+@pytest.mark.asyncio
+@pytest.mark.django_db(transaction=True)
+async def test_a_stopped_hub_leaves_no_query_running(monkeypatch):
+    """Stopping a hub waits for the query its thread is running: a cancelled trip's query
+    would otherwise run on after it (in CI it met the test database's flush, which failed
+    on SQLite's table lock)."""
+    import asyncio
+    import threading
+
+    from locks.hub import get_hub, reset_hubs
+
+    started, release, finished = threading.Event(), threading.Event(), threading.Event()
+    original = services.seconds_until_next_expiry
+
+    def slow_query() -> float:
+        started.set()
+        release.wait(TIMEOUT)
+        finished.set()
+        return original()
+
+    monkeypatch.setattr(services, "seconds_until_next_expiry", slow_query)
+    await get_hub()  # its expiry sweep asks at once
+    await asyncio.get_running_loop().run_in_executor(None, started.wait, TIMEOUT)
+    stopping = asyncio.ensure_future(reset_hubs())
+    done, _ = await asyncio.wait({stopping}, timeout=0.1)
+    assert not done  # still waiting for the query
+    release.set()
+    await asyncio.wait_for(stopping, TIMEOUT)
+    assert finished.is_set()

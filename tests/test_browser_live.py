@@ -139,6 +139,29 @@ def test_change_list_badges_update_live(login, live_site):
     assert phone.input_value() == loaded
 
 
+def test_a_catch_up_answered_late_does_not_undo_a_newer_event(login, live_site):
+    """Bob's list catches up over HTTP after subscribing; alice takes the record while that
+    request is out. The reply (free) is older than the live event (alice): the badge keeps
+    alice instead of turning blank until the next digest."""
+    pk, _ = pick_customer(live_site, 28)
+    alice, bob = login("alice"), login("bob")
+    held = []
+    bob.route("**/lock/states/**", lambda route: held.append(route))  # answered below
+    bob.goto(f"{live_site.url}/admin/records/customer/?id__exact={pk}")
+    bob.wait_for_function("window.locksList && window.locksList.live.subscribed")
+    deadline = time.monotonic() + 5
+    while not held:  # the catch-up request reaches the route from the browser's side
+        assert time.monotonic() < deadline, "the list made no catch-up request"
+        bob.wait_for_timeout(20)
+    stale = held[0].fetch()  # read now, while the record is free
+    badge = bob.locator(f"[data-locks-pk='{pk}']")
+    alice.goto(url(live_site, pk))
+    expect(badge).to_have_text("✎ Alice Archer", timeout=1000)  # the live event
+    held[0].fulfill(response=stale)
+    bob.evaluate("() => window.locksList.resyncing")  # the catch-up has used the reply
+    assert badge.text_content() == "✎ Alice Archer"
+
+
 def test_idle_open_pages_make_no_http_requests(login, live_site):
     """With the websocket open, the holder's heartbeats travel over it and a viewer waits for
     events: neither page sends HTTP requests while nobody does anything."""

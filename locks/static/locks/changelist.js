@@ -14,6 +14,10 @@ export class ChangeList {
     this.userId = parseInt(d.userId, 10);
     this.timer = null;
     this.resyncTimer = null;
+    this.resyncing = null;  // the catch-up under way (a promise)
+    this.events = 0;  // live lock events seen so far
+    this.touched = new Map();  // pk -> the count when a live event last set its badge
+    this.tables = 0;  // console reloads started
     this.live = d.wsUrl ? new Live(d.wsUrl, {
       open: () => this.onOpen(),
       message: (m) => this.onMessage(m),
@@ -41,14 +45,24 @@ export class ChangeList {
   }
 
   /* Fetch the current state once (polling, and after every (re)connection). */
-  async resync() {
+  resync() {
+    this.resyncing = this.catchUp();
+    return this.resyncing;
+  }
+
+  async catchUp() {
+    const before = this.events;
     try {
       if (this.console) {
         await this.reloadTable();
       } else {
         const query = this.pks().map((pk) => `pk=${encodeURIComponent(pk)}`).join("&");
         const reply = await getJSON(`${this.statesUrl}?${query}`);
-        this.pks().forEach((pk) => this.badge(pk, reply.locks[pk] || { held: false }));
+        this.pks().forEach((pk) => {
+          // A live event that came while the request was out may be newer than the reply.
+          if ((this.touched.get(pk) || 0) > before) { return; }
+          this.badge(pk, reply.locks[pk] || { held: false });
+        });
       }
     } catch (e) { /* the next poll tries again */ }
     this.schedule(this.interval);
@@ -76,7 +90,11 @@ export class ChangeList {
     }
     if (!message.record || message.record.ct !== this.ct) { return; }
     const pk = String(message.record.pk);
-    if (type.startsWith("lock.")) { this.badge(pk, message.lock); }
+    if (type.startsWith("lock.")) {
+      this.events += 1;
+      this.touched.set(pk, this.events);
+      this.badge(pk, message.lock);
+    }
     if (type === "record.saved") { this.cells(pk, message.values || {}); }
   }
 
@@ -109,7 +127,9 @@ export class ChangeList {
   }
 
   async reloadTable() {
+    const mine = ++this.tables;
     const html = await (await fetch(window.location.href, { credentials: "same-origin" })).text();
+    if (mine !== this.tables) { return; }  // a later reload is under way: its table is newer
     const fresh = new DOMParser().parseFromString(html, "text/html").querySelector("#result_list");
     const current = document.querySelector("#result_list");
     if (!fresh || !current) { return; }

@@ -18,6 +18,7 @@ from django.contrib.admin.sites import all_sites
 from django.contrib.admin.utils import flatten_fieldsets
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.db.models.sql.constants import LOUTER
 from django.http import HttpRequest
 
 from . import inlines
@@ -39,6 +40,7 @@ ROW_SENSITIVE = (
     "get_inline_instances",
     "get_formset",
 )
+ROW_SENSITIVE_BUT_QUERYSET = tuple(hook for hook in ROW_SENSITIVE if hook != "get_queryset")
 
 
 # The hooks that decide which fields a change form shows. When a ModelAdmin's class answers
@@ -102,12 +104,34 @@ def request_for(user, scope: dict[str, Any] | None = None) -> HttpRequest:
     return request
 
 
-def is_dynamic(model_admin) -> bool:
+def is_dynamic(model_admin, request: HttpRequest | None = None) -> bool:
     """True when the ModelAdmin's class (or one of its inlines) answers a ROW_SENSITIVE
     question itself (not Django's default, not this app's mixin): its answer may change with
-    the row."""
+    the row.
+
+    Given the request, one such answer is looked at more closely: a `get_queryset` that only
+    annotates, orders or joins for display (no filter, no slice) shows this user every row
+    whatever its values, so a save cannot take the row out of their view (a deletion has an
+    event of its own). Then nothing needs asking again on every save."""
     classes = (type(model_admin), *getattr(model_admin, "inlines", ()))
-    return any(_overrides(admin_class, ROW_SENSITIVE) for admin_class in classes)
+    if not any(_overrides(admin_class, ROW_SENSITIVE) for admin_class in classes):
+        return False
+    if request is None or _overrides(type(model_admin), ROW_SENSITIVE_BUT_QUERYSET):
+        return True
+    if any(_overrides(inline, ROW_SENSITIVE) for inline in classes[1:]):
+        return True
+    return not shows_every_row(model_admin.get_queryset(request))
+
+
+def shows_every_row(queryset: models.QuerySet) -> bool:
+    """True when `queryset` cannot leave out a row of its model: no WHERE, no slice, no
+    set operation, no extra SQL, and every join an outer one (an inner join could drop
+    rows). Anything else counts as a filter."""
+    query = queryset.query
+    if query.where or query.is_sliced or query.combinator or query.extra or query.extra_tables:
+        return False
+    # The model's own table has no join type; a join is INNER or LOUTER.
+    return all(join.join_type in (None, LOUTER) for join in query.alias_map.values())
 
 
 @functools.cache
@@ -198,7 +222,7 @@ def inline_grants(model_admin, request: HttpRequest, obj: models.Model) -> tuple
 def grant(model_admin, request: HttpRequest, obj: models.Model) -> Grant:
     return Grant(
         visible_fields(model_admin, request, obj),
-        dynamic=is_dynamic(model_admin),
+        dynamic=is_dynamic(model_admin, request),
         inlines=inline_grants(model_admin, request, obj),
     )
 

@@ -330,7 +330,7 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
             model_admin.has_change_permission(request, obj) for obj in visible.values()
         ):
             raise BadRequest("forbidden", "You may not edit this record.")
-        static = not authority.is_dynamic(model_admin)
+        static = not authority.is_dynamic(model_admin, request)
         shared: Grant | None = None  # a static ModelAdmin grants every row the same
         found = []
         for pk in pks:

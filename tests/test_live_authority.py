@@ -205,6 +205,54 @@ async def test_row_leaving_the_queryset_stops_its_events(alice, bob, customer):
         assert closed["code"] == 4403
 
 
+class AnnotatingAdmin(LockedAdminMixin, admin.ModelAdmin):
+    """A get_queryset that adds a column for the change list and filters nothing (as the
+    demo's CustomerAdmin does)."""
+
+    fields = ["name", "email", "phone", "status", "notes"]
+
+    def get_queryset(self, request):
+        from django.db.models import Count
+
+        return super().get_queryset(request).annotate(_order_count=Count("orders"))
+
+
+async def test_a_queryset_that_filters_nothing_is_not_asked_again_per_save(
+    alice, bob, customer, monkeypatch
+):
+    """Asking the ModelAdmin again costs a database trip before the save reaches the pages
+    (benchmarks/save_fanout.py). A queryset that shows every row cannot lose one to a save;
+    one that filters for this user still is asked, and still stops the events."""
+    from locks import authority
+
+    asked: list[tuple] = []
+    original = authority.regrant_users
+
+    def counted(*args):
+        asked.append(args)
+        return original(*args)
+
+    monkeypatch.setattr(authority, "regrant_users", counted)
+    with registered(Customer, AnnotatingAdmin):
+        socket = await open_socket(bob)
+        await ask(socket, {"type": "subscribe", "record": record(customer)})
+        await sync_to_async(save)(customer.pk, status="inactive", notes="still shown")
+        assert (await next_of(socket, "record.saved"))["values"]["notes"] == "still shown"
+        assert asked == []
+        await socket.disconnect()
+    await sync_to_async(save)(customer.pk, status="active")
+    with registered(Customer, HidesFromBobAdmin):  # filters for bob, not for alice
+        watching = await open_socket(alice)
+        await ask(watching, {"type": "subscribe", "record": record(customer)})
+        socket = await open_socket(bob)
+        await ask(socket, {"type": "subscribe", "record": record(customer)})
+        await sync_to_async(save)(customer.pk, status="inactive", notes="hidden from bob")
+        assert (await wait_closed(socket))["code"] == 4403
+        assert (await next_of(watching, "record.saved"))["values"]["notes"] == "hidden from bob"
+        assert [set(users) for _ct, _pk, users in asked] == [{bob.pk}]
+        await watching.disconnect()
+
+
 async def test_model_without_locked_admin_is_refused(alice):
     from django.contrib.contenttypes.models import ContentType
 

@@ -213,48 +213,57 @@ async def test_a_save_reaches_this_processs_pages_once_and_without_the_layer(
 async def test_this_processs_own_events_reach_its_pages_in_order(alice, bob, customer, monkeypatch):
     """A save announced before a lock change is heard before it, even when the save has to
     ask the (row-sensitive) ModelAdmin again and the lock event does not."""
+    from django.contrib import admin
+
     from locks import authority
+    from locks.admin import LockedAdminMixin
     from locks.hub import get_hub
+    from tests.test_live_authority import registered
 
-    socket = await open_socket(bob)
-    await ask(socket, {"type": "subscribe", "record": record(customer)})
-    hub = await get_hub()
-    handed_over: list[str] = []
-    hand_over = hub.hand_over
+    class RowSensitiveAdmin(LockedAdminMixin, admin.ModelAdmin):
+        def get_queryset(self, request):
+            return super().get_queryset(request).exclude(name="")
 
-    def recording(messages):
-        handed_over.extend(message["event"]["type"] for message in messages)
-        hand_over(messages)
+    with registered(Customer, RowSensitiveAdmin):
+        socket = await open_socket(bob)
+        await ask(socket, {"type": "subscribe", "record": record(customer)})
+        hub = await get_hub()
+        handed_over: list[str] = []
+        hand_over = hub.hand_over
 
-    monkeypatch.setattr(hub, "hand_over", recording)
-    original = authority.regrant_users
+        def recording(messages):
+            handed_over.extend(message["event"]["type"] for message in messages)
+            hand_over(messages)
 
-    def slow_regrant(*args):
-        # Asked again only once the lock event has been handed over too: it must wait.
-        deadline = time.monotonic() + TIMEOUT
-        while "lock.acquired" not in handed_over and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return original(*args)
+        monkeypatch.setattr(hub, "hand_over", recording)
+        original = authority.regrant_users
 
-    monkeypatch.setattr(authority, "regrant_users", slow_regrant)
+        def slow_regrant(*args):
+            # Asked again only once the lock event has been handed over too: it must wait.
+            deadline = time.monotonic() + TIMEOUT
+            while "lock.acquired" not in handed_over and time.monotonic() < deadline:
+                time.sleep(0.01)
+            return original(*args)
 
-    def save_then_lock() -> None:
-        from django.db import transaction
+        monkeypatch.setattr(authority, "regrant_users", slow_regrant)
 
-        with transaction.atomic():  # both announced on commit, one right after the other
-            saved = Customer.objects.get(pk=customer.pk)
-            saved.notes = "saved first"
-            saved.save()
-            services.acquire(saved, alice)
+        def save_then_lock() -> None:
+            from django.db import transaction
 
-    await sync_to_async(save_then_lock)()
-    kinds = []
-    while len(kinds) < 2:
-        message = await socket.receive_json_from(timeout=TIMEOUT)
-        if message["type"] in ("record.saved", "lock.acquired"):
-            kinds.append(message["type"])
-    assert kinds == ["record.saved", "lock.acquired"]
-    await socket.disconnect()
+            with transaction.atomic():  # both announced on commit, one right after the other
+                saved = Customer.objects.get(pk=customer.pk)
+                saved.notes = "saved first"
+                saved.save()
+                services.acquire(saved, alice)
+
+        await sync_to_async(save_then_lock)()
+        kinds = []
+        while len(kinds) < 2:
+            message = await socket.receive_json_from(timeout=TIMEOUT)
+            if message["type"] in ("record.saved", "lock.acquired"):
+                kinds.append(message["type"])
+        assert kinds == ["record.saved", "lock.acquired"]
+        await socket.disconnect()
 
 
 # ---------------------------------------------------------------- stopping

@@ -11,7 +11,9 @@ Needs Redis (REDIS_URL, default redis://127.0.0.1:6379/0; a spare database is be
 its own temporary SQLite site (migrate + demo, as benchmarks/fanout.py does), serves it
 (`project.asgi:application`) on uvicorn with uvloop (the figure, as docs/deployment.md
 recommends) and on daphne, and serves benchmarks/bare_broadcast.py on uvicorn with uvloop
-(the limit) and on daphne; granian for both on request. See benchmarks/README.md.
+(the limit) and on daphne; granian for both on request; and on request the floor
+(`floor-uvicorn`, benchmarks/save_floor.py): the same admin save through a plain ModelAdmin,
+then the bare broadcast from the same process. See benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ EDITOR = "alice"  # saves; has no page open
 VIEWERS = ("bob", "carol", "admin")  # the pages' users: editor, lock manager, superuser
 OURS = "project.asgi:application"
 BARE = "benchmarks.bare_broadcast:application"
+FLOOR = "benchmarks.save_floor:application"
 TARGETS = {
     # name: (application, server); "ours" is timed with real admin saves, "bare" with
     # POST /broadcast
@@ -87,8 +90,13 @@ TARGETS = {
     # Channels projects deploy on
     "bare-granian": (BARE, "granian"),
     "ours-granian": (OURS, "granian"),
+    # the floor under a save: the same admin POST through a plain ModelAdmin, then the bare
+    # broadcast from the same process (benchmarks/save_floor.py)
+    "floor-uvicorn": (FLOOR, "uvicorn"),
 }
+SETTINGS = {FLOOR: "benchmarks.floor_settings"}  # an application's own settings, if any
 LIMIT = "bare-uvicorn"  # the ratio's denominator
+FLOOR_TARGET = "floor-uvicorn"  # what a Django admin save plus the bare broadcast take
 DEPLOYED = "ours-uvicorn"  # the ratio's numerator: as docs/deployment.md recommends
 
 
@@ -229,16 +237,17 @@ class Client:
 class Editor(Client):
     """The saving user: GETs the change form (takes or renews the lock), POSTs it."""
 
-    def __init__(self, port: int, session_key: str, pk: str) -> None:
+    def __init__(self, port: int, session_key: str, pk: str, locked: bool = True) -> None:
         super().__init__(port, {"sessionid": session_key})
         self.url = f"/admin/records/customer/{pk}/change/"
+        self.locked = locked  # the project's admin (lock inputs); else a plain admin
 
     def load_form(self) -> dict[str, str]:
         """GET the change form: takes the lock (or renews it after "Save and continue")."""
         _, _, status, text = self.request("GET", self.url)
         parser = FormFields("customer_form")
         parser.feed(text)
-        if status != 200 or not parser.fields.get("_locks_lease"):
+        if status != 200 or (self.locked and not parser.fields.get("_locks_lease")):
             raise RuntimeError(f"{EDITOR} got no editable change form (HTTP {status})")
         return parser.fields
 
@@ -387,6 +396,11 @@ class Target:
     def ours(self) -> bool:
         return self.name.startswith("ours")
 
+    @property
+    def saves(self) -> bool:
+        """Timed with real admin saves (ours, the floor); else with POST /broadcast."""
+        return self.ours or self.name.startswith("floor")
+
 
 def start_target(name: str, pk: str, size: int, env: dict[str, str], workdir: Path, args) -> Target:
     application, server = TARGETS[name]
@@ -394,6 +408,8 @@ def start_target(name: str, pk: str, size: int, env: dict[str, str], workdir: Pa
     log_path = workdir / f"{name}-{size}.log"
     # The pages' Origin, scheme, host and port (for an Origin check stricter than the host).
     env = {**env, "CSRF_TRUSTED_ORIGINS": f"http://{HOST}:{port}"}
+    if application in SETTINGS:
+        env["DJANGO_SETTINGS_MODULE"] = SETTINGS[application]
     if server == "daphne":
         proc = start_server(env, port, log_path, application)
     elif server == "granian":
@@ -482,8 +498,10 @@ async def size_run(size: int, args, env, workdir: Path, sites: list[Site]) -> li
             print(f"  {name}: opening {size} pages (pid {target.proc.pid}) ...", flush=True)
             await open_pages(target, sites, args.burst, args.batch)
             print(f"    {target.run.connect}", flush=True)
-            if target.ours:
-                target.sender = Editor(target.port, args.editor_session, target.pk)
+            if target.saves:
+                target.sender = Editor(
+                    target.port, args.editor_session, target.pk, locked=target.ours
+                )
             else:
                 target.sender = Broadcaster(target.port)
         await asyncio.sleep(SETTLE)
@@ -586,6 +604,18 @@ def report(runs: list[SaveRun], args) -> None:
                 f"- {size} pages, {name}: {fmt(ratio, 2)}x (p50 / p50); median of per-save "
                 f"ratios {fmt(percentile(run.ratios, 50), 2)}x{mark}"
             )
+        floor = by.get(FLOOR_TARGET)
+        if floor is None or not floor.last_ms:
+            continue
+        for name, run in by.items():
+            if name.startswith("ours") and run.last_ms:
+                ratio = percentile(list(run.last_ms.values()), 50) / percentile(
+                    list(floor.last_ms.values()), 50
+                )
+                print(
+                    f"- {size} pages, {name} against the floor ({FLOOR_TARGET}: the same "
+                    f"save through a plain admin, then the bare broadcast): {fmt(ratio, 2)}x"
+                )
     print()
     print("Per target:")
     for run in runs:

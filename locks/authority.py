@@ -9,6 +9,7 @@ change form show. A model without a locked ModelAdmin is not served at all.
 from __future__ import annotations
 
 import functools
+import itertools
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -70,6 +71,64 @@ class Grant:
     dynamic: bool = False  # ask the ModelAdmin again on every record event
     console: bool = False
     inlines: tuple[InlineGrant, ...] = ()
+
+
+class Grants(dict):
+    """One socket's grants by topic. After every change `Grants.changes` takes a new value
+    (this process, all sockets), so the hub may keep a topic's sockets grouped by grant from
+    one event to the next and groups them again once any grant changed (locks.hub).
+
+    The value is a fresh number from one counter, set after the change is made: sockets
+    change grants on the database thread while the hub reads them on the event loop, and a
+    value is never set twice, so a grouping made before a change can never match after it."""
+
+    changes = 0
+
+    def _changed(self) -> None:
+        Grants.changes = next(_grant_changes)
+
+    def __setitem__(self, key: str, value: Grant) -> None:
+        super().__setitem__(key, value)
+        self._changed()
+
+    def __delitem__(self, key: str) -> None:
+        super().__delitem__(key)
+        self._changed()
+
+    def pop(self, *args: Any) -> Any:
+        try:
+            return super().pop(*args)
+        finally:
+            self._changed()
+
+    def popitem(self) -> tuple[str, Grant]:
+        try:
+            return super().popitem()
+        finally:
+            self._changed()
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        try:
+            return super().setdefault(key, default)
+        finally:
+            self._changed()
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        super().update(*args, **kwargs)
+        self._changed()
+
+    def clear(self) -> None:
+        super().clear()
+        self._changed()
+
+    def __ior__(self, other: Any) -> Grants:
+        try:
+            return super().__ior__(other)
+        finally:
+            self._changed()
+
+
+_grant_changes = itertools.count(1)
 
 
 CONSOLE = Grant(frozenset(), console=True)

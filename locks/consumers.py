@@ -92,7 +92,7 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
         self.user_pk = self.user.pk
         self.topics: set[str] = set()
         # What each record topic was granted: the record and the fields that may travel.
-        self.grants: dict[str, Grant] = {}
+        self.grants: dict[str, Grant] = authority.Grants()
         # `grant_for` answered by the dict itself: the hub asks it of every socket on every
         # event (5,000 sockets: a few milliseconds less before the first is reached).
         self.grant_for = self.grants.get

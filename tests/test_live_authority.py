@@ -205,6 +205,28 @@ async def test_row_leaving_the_queryset_stops_its_events(alice, bob, customer):
         assert closed["code"] == 4403
 
 
+async def test_pages_that_join_or_leave_between_saves_are_counted_anew(bob, carol, customer):
+    """The hub keeps a record's sockets grouped by grant from one save to the next: a page
+    that joins after a save hears the next one, and one that left is not sent to."""
+    first = await open_socket(bob)
+    await ask(first, {"type": "subscribe", "record": record(customer)})
+    await sync_to_async(save)(customer.pk, notes="one")
+    assert (await next_of(first, "record.saved"))["values"]["notes"] == "one"
+
+    second = await open_socket(carol)
+    await ask(second, {"type": "subscribe", "record": record(customer)})
+    await sync_to_async(save)(customer.pk, notes="two")
+    assert (await next_of(second, "record.saved"))["values"]["notes"] == "two"
+    assert (await next_of(first, "record.saved"))["values"]["notes"] == "two"
+
+    await ask(first, {"type": "unsubscribe", "record": record(customer)})
+    await sync_to_async(save)(customer.pk, notes="three")
+    assert (await next_of(second, "record.saved"))["values"]["notes"] == "three"
+    assert await nothing_more(first, "record.saved")
+    await first.disconnect()
+    await second.disconnect()
+
+
 class AnnotatingAdmin(LockedAdminMixin, admin.ModelAdmin):
     """A get_queryset that adds a column for the change list and filters nothing (as the
     demo's CustomerAdmin does)."""

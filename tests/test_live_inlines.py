@@ -12,6 +12,7 @@ from django.contrib import admin
 from django.test import Client
 from django.urls import reverse
 
+from locks import services
 from locks.admin import LockedAdminMixin
 from records.models import Customer, Order, OrderLine
 from tests.conftest import EDITOR, make_user
@@ -151,6 +152,40 @@ async def test_user_who_may_not_view_lines_gets_no_rows(alice, bob, order):
     assert "inlines" not in state or state["inlines"] == []
     await bobs.disconnect()
     await daves.disconnect()
+
+
+async def test_lines_stop_at_once_when_the_user_may_no_longer_view_them(alice, bob, carol, order):
+    """The hub keeps a record's sockets grouped by grant between saves; a grant that changes
+    (bob loses the lines' permissions, his socket checks again) must shape the very next
+    save, not the grouping kept from the one before."""
+    import asyncio
+
+    from django.contrib.auth.models import Permission
+
+    bobs = await watch(bob, order)
+    lamp = await sync_to_async(lambda: order.lines.order_by("pk").first())()
+    await sync_to_async(save_lines_in_admin)(alice, order, {lamp.pk: 3}, None)
+    assert "inlines" in await next_of(bobs, "record.saved")  # grouped with the lines
+
+    def take_line_rights() -> None:
+        rights = Permission.objects.filter(content_type__model="orderline")
+        bob.user_permissions.remove(*rights)
+
+    await sync_to_async(take_line_rights)()
+    reference = await sync_to_async(record)(order)
+
+    async def rechecked() -> None:  # his socket has asked its ModelAdmin again
+        state = {"inlines": True}
+        while state.get("inlines"):
+            state = await ask(bobs, {"type": "sync", "record": reference, "version": 1})
+            if state.get("inlines"):
+                await asyncio.sleep(0.2)  # within the socket's message allowance
+
+    await asyncio.wait_for(rechecked(), 5)
+    await sync_to_async(services.force_release)(order, carol)  # alice's first tab is gone
+    await sync_to_async(save_lines_in_admin)(alice, order, {lamp.pk: 4}, None)
+    assert "inlines" not in await next_of(bobs, "record.saved")
+    await bobs.disconnect()
 
 
 class LineWithoutPriceInline(admin.TabularInline):

@@ -120,13 +120,21 @@ def is_dynamic(model_admin, request: HttpRequest | None = None) -> bool:
         return True
     if any(_overrides(inline, ROW_SENSITIVE) for inline in classes[1:]):
         return True
-    return not shows_every_row(model_admin.get_queryset(request))
+    try:
+        return not shows_every_row(model_admin.get_queryset(request), model_admin.model)
+    except Exception:  # asked on the socket's path: what cannot be looked into is asked again
+        return True
 
 
-def shows_every_row(queryset: models.QuerySet) -> bool:
+def shows_every_row(queryset: Any, model: type[models.Model] | None = None) -> bool:
     """True when `queryset` cannot leave out a row of its model: no WHERE, no slice, no
     set operation, no extra SQL, and every join an outer one (an inner join could drop
-    rows). Anything else counts as a filter."""
+    rows). Anything else counts as a filter, and so does anything but a QuerySet of `model`
+    (a Manager, which the admin accepts too, a RawQuerySet, another model's rows)."""
+    if not isinstance(queryset, models.QuerySet):
+        return False
+    if model is not None and queryset.model is not model:
+        return False
     query = queryset.query
     if query.where or query.is_sliced or query.combinator or query.extra or query.extra_tables:
         return False

@@ -253,6 +253,35 @@ async def test_a_queryset_that_filters_nothing_is_not_asked_again_per_save(
         await watching.disconnect()
 
 
+class ManagerAdmin(LockedAdminMixin, admin.ModelAdmin):
+    """A get_queryset that hands back the model's manager itself: the admin's pages work
+    with it (a Manager answers filter() and get() as a QuerySet does), so the live channel
+    must too."""
+
+    fields = ["name", "email", "phone", "status", "notes"]
+
+    def get_queryset(self, request):
+        return self.model._default_manager
+
+
+async def test_a_get_queryset_that_returns_a_manager_still_serves_the_socket(bob, customer):
+    with registered(Customer, ManagerAdmin):
+        client = Client()
+        await sync_to_async(client.force_login)(bob)
+        page = await sync_to_async(client.get)(f"/admin/records/customer/{customer.pk}/change/")
+        assert page.status_code == 200
+
+        socket = await open_socket(bob)
+        assert (await ask(socket, {"type": "subscribe", "record": record(customer)}))[
+            "type"
+        ] == "subscribed"
+        rows = {"ct": record(customer)["ct"], "pks": [customer.pk]}
+        assert (await ask(socket, {"type": "subscribe", "rows": rows}))["type"] == "subscribed"
+        await sync_to_async(save)(customer.pk, notes="through the manager")
+        assert (await next_of(socket, "record.saved"))["values"]["notes"] == "through the manager"
+        await socket.disconnect()
+
+
 async def test_model_without_locked_admin_is_refused(alice):
     from django.contrib.contenttypes.models import ContentType
 

@@ -227,10 +227,14 @@ def inline_grants(model_admin, request: HttpRequest, obj: models.Model) -> tuple
     return tuple(granted)
 
 
-def grant(model_admin, request: HttpRequest, obj: models.Model) -> Grant:
+def grant(
+    model_admin, request: HttpRequest, obj: models.Model, dynamic: bool | None = None
+) -> Grant:
+    """That user's grant for `obj`; `dynamic` when the caller already asked `is_dynamic` for
+    this request (it calls `get_queryset`: once per subscription, not once per row)."""
     return Grant(
         visible_fields(model_admin, request, obj),
-        dynamic=is_dynamic(model_admin, request),
+        dynamic=is_dynamic(model_admin, request) if dynamic is None else dynamic,
         inlines=inline_grants(model_admin, request, obj),
     )
 

@@ -282,6 +282,36 @@ async def test_a_get_queryset_that_returns_a_manager_still_serves_the_socket(bob
         await socket.disconnect()
 
 
+class CountingAdmin(HidesFromBobAdmin):
+    """Counts how often its (filtering) get_queryset is asked."""
+
+    asked = 0
+
+    def get_queryset(self, request):
+        type(self).asked += 1
+        return super().get_queryset(request)
+
+
+async def test_a_subscription_to_many_rows_asks_get_queryset_once_not_per_row(bob, customer):
+    """Whether a grant is asked again per save is decided by calling get_queryset (it may
+    run queries of its own: a profile, object permissions); a change list subscribing to
+    its rows asks it for the rows, and once more for that decision, however many rows."""
+    others = [
+        await sync_to_async(Customer.objects.create)(
+            name=f"Customer {n}", email=f"c{n}@example.com", status="active"
+        )
+        for n in range(20)
+    ]
+    with registered(Customer, CountingAdmin):
+        socket = await open_socket(bob)
+        CountingAdmin.asked = 0
+        rows = {"ct": record(customer)["ct"], "pks": [other.pk for other in others]}
+        assert (await ask(socket, {"type": "subscribe", "rows": rows}))["type"] == "subscribed"
+        assert CountingAdmin.asked <= 2
+        await sync_to_async(save)(others[0].pk, status="inactive")  # still asked per save
+        assert (await wait_closed(socket))["code"] == 4403
+
+
 async def test_model_without_locked_admin_is_refused(alice):
     from django.contrib.contenttypes.models import ContentType
 

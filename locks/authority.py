@@ -242,7 +242,9 @@ def grant(
 def regrant(model_admin, request: HttpRequest, pk: str) -> Grant | None:
     """The grant asked again (the row may have changed): None when it is no longer visible."""
     obj = visible_objects(model_admin, request, [pk]).get(str(pk))
-    return None if obj is None else grant(model_admin, request, obj)
+    # This grant only shapes the one event (the socket keeps its own): whether it is
+    # dynamic changes nothing here, so get_queryset is not called a second time to find out.
+    return None if obj is None else grant(model_admin, request, obj, dynamic=True)
 
 
 def only_visible(values: dict[str, Any], fields: frozenset[str]) -> dict[str, Any]:

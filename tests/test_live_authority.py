@@ -292,10 +292,11 @@ class CountingAdmin(HidesFromBobAdmin):
         return super().get_queryset(request)
 
 
-async def test_a_subscription_to_many_rows_asks_get_queryset_once_not_per_row(bob, customer):
+async def test_get_queryset_is_asked_once_per_subscription_and_once_per_save(bob, customer):
     """Whether a grant is asked again per save is decided by calling get_queryset (it may
     run queries of its own: a profile, object permissions); a change list subscribing to
-    its rows asks it for the rows, and once more for that decision, however many rows."""
+    its rows asks it for the rows, and once more for that decision, however many rows. A
+    save asks it once per user, for the row only."""
     others = [
         await sync_to_async(Customer.objects.create)(
             name=f"Customer {n}", email=f"c{n}@example.com", status="active"
@@ -308,7 +309,11 @@ async def test_a_subscription_to_many_rows_asks_get_queryset_once_not_per_row(bo
         rows = {"ct": record(customer)["ct"], "pks": [other.pk for other in others]}
         assert (await ask(socket, {"type": "subscribe", "rows": rows}))["type"] == "subscribed"
         assert CountingAdmin.asked <= 2
-        await sync_to_async(save)(others[0].pk, status="inactive")  # still asked per save
+        CountingAdmin.asked = 0
+        await sync_to_async(save)(others[1].pk, notes="asked again")  # bob's rows filter
+        assert (await next_of(socket, "record.saved"))["values"]["notes"] == "asked again"
+        assert CountingAdmin.asked == 1  # once per user per save, as before 8212e93
+        await sync_to_async(save)(others[0].pk, status="inactive")
         assert (await wait_closed(socket))["code"] == 4403
 
 

@@ -4,6 +4,7 @@ that exclude fields, hide rows and show different fields to different users."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import time
 from contextlib import contextmanager
@@ -251,6 +252,56 @@ async def test_a_queryset_that_filters_nothing_is_not_asked_again_per_save(
         assert (await next_of(watching, "record.saved"))["values"]["notes"] == "hidden from bob"
         assert [set(users) for _ct, _pk, users in asked] == [{bob.pk}]
         await watching.disconnect()
+
+
+class OutOfHoursAdmin(LockedAdminMixin, admin.ModelAdmin):
+    """Out of office hours bob sees active customers only. `out_of_hours` stands for anything
+    get_queryset reads besides the user's rights and the row: the clock, a setting or feature
+    flag kept in the database (django-constance, django-waffle), a team membership table.
+    Nothing announces a change to any of these."""
+
+    fields = ["name", "email", "phone", "status", "notes"]
+    out_of_hours = False
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if type(self).out_of_hours and request.user.username == "bob":
+            return queryset.filter(status="active")
+        return queryset
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=TimeoutError,
+    reason="since 8212e93 a get_queryset that filtered nothing for this user when the "
+    "socket subscribed is not asked again until the user's rights change; what else it "
+    "reads is not watched (left to the maintainers: see the review report)",
+)
+async def test_a_queryset_that_starts_filtering_for_other_reasons_stops_the_events(bob, customer):
+    with registered(Customer, OutOfHoursAdmin):
+        socket = await open_socket(bob)
+        await ask(socket, {"type": "subscribe", "record": record(customer)})
+        OutOfHoursAdmin.out_of_hours = True
+        try:
+            await sync_to_async(save)(customer.pk, status="inactive", notes="after hours")
+            client = Client()
+            await sync_to_async(client.force_login)(bob)
+            page = await sync_to_async(client.get)(f"/admin/records/customer/{customer.pk}/change/")
+            assert page.status_code == 302  # the admin no longer shows bob this customer
+            heard: list[str] = []
+
+            async def until_closed():
+                while True:
+                    output = await socket.receive_output(timeout=TIMEOUT)
+                    if output["type"] == "websocket.close":
+                        return output
+                    heard.append(output.get("text", ""))
+
+            closed = await asyncio.wait_for(until_closed(), TIMEOUT)
+            assert not any("after hours" in text for text in heard)
+            assert closed["code"] == 4403
+        finally:
+            OutOfHoursAdmin.out_of_hours = False
 
 
 class ManagerAdmin(LockedAdminMixin, admin.ModelAdmin):

@@ -179,13 +179,21 @@ def is_dynamic(model_admin, request: HttpRequest | None = None) -> bool:
         return True
     if any(_overrides(inline, ROW_SENSITIVE) for inline in classes[1:]):
         return True
-    return not shows_every_row(model_admin.get_queryset(request))
+    try:
+        return not shows_every_row(model_admin.get_queryset(request), model_admin.model)
+    except Exception:  # asked on the socket's path: what cannot be looked into is asked again
+        return True
 
 
-def shows_every_row(queryset: models.QuerySet) -> bool:
+def shows_every_row(queryset: Any, model: type[models.Model] | None = None) -> bool:
     """True when `queryset` cannot leave out a row of its model: no WHERE, no slice, no
     set operation, no extra SQL, and every join an outer one (an inner join could drop
-    rows). Anything else counts as a filter."""
+    rows). Anything else counts as a filter, and so does anything but a QuerySet of `model`
+    (a Manager, which the admin accepts too, a RawQuerySet, another model's rows)."""
+    if not isinstance(queryset, models.QuerySet):
+        return False
+    if model is not None and queryset.model is not model:
+        return False
     query = queryset.query
     if query.where or query.is_sliced or query.combinator or query.extra or query.extra_tables:
         return False
@@ -278,10 +286,14 @@ def inline_grants(model_admin, request: HttpRequest, obj: models.Model) -> tuple
     return tuple(granted)
 
 
-def grant(model_admin, request: HttpRequest, obj: models.Model) -> Grant:
+def grant(
+    model_admin, request: HttpRequest, obj: models.Model, dynamic: bool | None = None
+) -> Grant:
+    """That user's grant for `obj`; `dynamic` when the caller already asked `is_dynamic` for
+    this request (it calls `get_queryset`: once per subscription, not once per row)."""
     return Grant(
         visible_fields(model_admin, request, obj),
-        dynamic=is_dynamic(model_admin, request),
+        dynamic=is_dynamic(model_admin, request) if dynamic is None else dynamic,
         inlines=inline_grants(model_admin, request, obj),
     )
 
@@ -289,7 +301,9 @@ def grant(model_admin, request: HttpRequest, obj: models.Model) -> Grant:
 def regrant(model_admin, request: HttpRequest, pk: str) -> Grant | None:
     """The grant asked again (the row may have changed): None when it is no longer visible."""
     obj = visible_objects(model_admin, request, [pk]).get(str(pk))
-    return None if obj is None else grant(model_admin, request, obj)
+    # This grant only shapes the one event (the socket keeps its own): whether it is
+    # dynamic changes nothing here, so get_queryset is not called a second time to find out.
+    return None if obj is None else grant(model_admin, request, obj, dynamic=True)
 
 
 def only_visible(values: dict[str, Any], fields: frozenset[str]) -> dict[str, Any]:

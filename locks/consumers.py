@@ -240,9 +240,10 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
             visible = authority.visible_objects(model_admin, request, pks)
             if len(visible) != len(set(pks)):
                 return FORBIDDEN
+            dynamic = authority.is_dynamic(model_admin, request)
             for topic in topics:
                 obj = visible[self.records[topic].object_pk]
-                self.grants[topic] = authority.grant(model_admin, request, obj)
+                self.grants[topic] = authority.grant(model_admin, request, obj, dynamic)
         return ALLOWED
 
     def _still_there(self) -> None:
@@ -330,15 +331,16 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
             model_admin.has_change_permission(request, obj) for obj in visible.values()
         ):
             raise BadRequest("forbidden", "You may not edit this record.")
-        static = not authority.is_dynamic(model_admin, request)
+        # Asked once for all the rows (it calls get_queryset), and only when granting.
+        dynamic = grants and authority.is_dynamic(model_admin, request)
         shared: Grant | None = None  # a static ModelAdmin grants every row the same
         found = []
         for pk in pks:
             obj = visible[str(pk)]
             given = None
             if grants:
-                given = shared or authority.grant(model_admin, request, obj)
-                if static:
+                given = shared or authority.grant(model_admin, request, obj, dynamic)
+                if not dynamic:
                     shared = given
             found.append((RecordRef(ct_id, str(pk), str(obj)[:200]), given, obj))
         return found

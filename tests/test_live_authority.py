@@ -4,6 +4,7 @@ that exclude fields, hide rows and show different fields to different users."""
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import time
 from contextlib import contextmanager
@@ -273,6 +274,120 @@ async def test_a_queryset_that_filters_nothing_is_not_asked_again_per_save(
         assert (await next_of(watching, "record.saved"))["values"]["notes"] == "hidden from bob"
         assert [set(users) for _ct, _pk, users in asked] == [{bob.pk}]
         await watching.disconnect()
+
+
+class OutOfHoursAdmin(LockedAdminMixin, admin.ModelAdmin):
+    """Out of office hours bob sees active customers only. `out_of_hours` stands for anything
+    get_queryset reads besides the user's rights and the row: the clock, a setting or feature
+    flag kept in the database (django-constance, django-waffle), a team membership table.
+    Nothing announces a change to any of these."""
+
+    fields = ["name", "email", "phone", "status", "notes"]
+    out_of_hours = False
+
+    def get_queryset(self, request):
+        queryset = super().get_queryset(request)
+        if type(self).out_of_hours and request.user.username == "bob":
+            return queryset.filter(status="active")
+        return queryset
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=TimeoutError,
+    reason="since 8212e93 a get_queryset that filtered nothing for this user when the "
+    "socket subscribed is not asked again until the user's rights change; what else it "
+    "reads is not watched (left to the maintainers: see the review report)",
+)
+async def test_a_queryset_that_starts_filtering_for_other_reasons_stops_the_events(bob, customer):
+    with registered(Customer, OutOfHoursAdmin):
+        socket = await open_socket(bob)
+        await ask(socket, {"type": "subscribe", "record": record(customer)})
+        OutOfHoursAdmin.out_of_hours = True
+        try:
+            await sync_to_async(save)(customer.pk, status="inactive", notes="after hours")
+            client = Client()
+            await sync_to_async(client.force_login)(bob)
+            page = await sync_to_async(client.get)(f"/admin/records/customer/{customer.pk}/change/")
+            assert page.status_code == 302  # the admin no longer shows bob this customer
+            heard: list[str] = []
+
+            async def until_closed():
+                while True:
+                    output = await socket.receive_output(timeout=TIMEOUT)
+                    if output["type"] == "websocket.close":
+                        return output
+                    heard.append(output.get("text", ""))
+
+            closed = await asyncio.wait_for(until_closed(), TIMEOUT)
+            assert not any("after hours" in text for text in heard)
+            assert closed["code"] == 4403
+        finally:
+            OutOfHoursAdmin.out_of_hours = False
+
+
+class ManagerAdmin(LockedAdminMixin, admin.ModelAdmin):
+    """A get_queryset that hands back the model's manager itself: the admin's pages work
+    with it (a Manager answers filter() and get() as a QuerySet does), so the live channel
+    must too."""
+
+    fields = ["name", "email", "phone", "status", "notes"]
+
+    def get_queryset(self, request):
+        return self.model._default_manager
+
+
+async def test_a_get_queryset_that_returns_a_manager_still_serves_the_socket(bob, customer):
+    with registered(Customer, ManagerAdmin):
+        client = Client()
+        await sync_to_async(client.force_login)(bob)
+        page = await sync_to_async(client.get)(f"/admin/records/customer/{customer.pk}/change/")
+        assert page.status_code == 200
+
+        socket = await open_socket(bob)
+        assert (await ask(socket, {"type": "subscribe", "record": record(customer)}))[
+            "type"
+        ] == "subscribed"
+        rows = {"ct": record(customer)["ct"], "pks": [customer.pk]}
+        assert (await ask(socket, {"type": "subscribe", "rows": rows}))["type"] == "subscribed"
+        await sync_to_async(save)(customer.pk, notes="through the manager")
+        assert (await next_of(socket, "record.saved"))["values"]["notes"] == "through the manager"
+        await socket.disconnect()
+
+
+class CountingAdmin(HidesFromBobAdmin):
+    """Counts how often its (filtering) get_queryset is asked."""
+
+    asked = 0
+
+    def get_queryset(self, request):
+        type(self).asked += 1
+        return super().get_queryset(request)
+
+
+async def test_get_queryset_is_asked_once_per_subscription_and_once_per_save(bob, customer):
+    """Whether a grant is asked again per save is decided by calling get_queryset (it may
+    run queries of its own: a profile, object permissions); a change list subscribing to
+    its rows asks it for the rows, and once more for that decision, however many rows. A
+    save asks it once per user, for the row only."""
+    others = [
+        await sync_to_async(Customer.objects.create)(
+            name=f"Customer {n}", email=f"c{n}@example.com", status="active"
+        )
+        for n in range(20)
+    ]
+    with registered(Customer, CountingAdmin):
+        socket = await open_socket(bob)
+        CountingAdmin.asked = 0
+        rows = {"ct": record(customer)["ct"], "pks": [other.pk for other in others]}
+        assert (await ask(socket, {"type": "subscribe", "rows": rows}))["type"] == "subscribed"
+        assert CountingAdmin.asked <= 2
+        CountingAdmin.asked = 0
+        await sync_to_async(save)(others[1].pk, notes="asked again")  # bob's rows filter
+        assert (await next_of(socket, "record.saved"))["values"]["notes"] == "asked again"
+        assert CountingAdmin.asked == 1  # once per user per save, as before 8212e93
+        await sync_to_async(save)(others[0].pk, status="inactive")
+        assert (await wait_closed(socket))["code"] == 4403
 
 
 async def test_model_without_locked_admin_is_refused(alice):

@@ -168,14 +168,19 @@ def is_dynamic(model_admin, request: HttpRequest | None = None) -> bool:
     question itself (not Django's default, not this app's mixin): its answer may change with
     the row.
 
-    Given the request, one such answer is looked at more closely: a `get_queryset` that only
-    annotates, orders or joins for display (no filter, no slice) shows this user every row
-    whatever its values, so a save cannot take the row out of their view (a deletion has an
-    event of its own). Then nothing needs asking again on every save."""
+    One such answer is looked at more closely, when the ModelAdmin declares
+    `lock_queryset_by_user = True` (its `get_queryset` chooses what to filter from the user
+    alone, not from the clock, a flag or another table) and the request is given: a queryset
+    that then filters nothing for this user (it only annotates, orders or joins for display)
+    shows them every row whatever its values, so a save cannot take the row out of their
+    view (a deletion has an event of its own), and nothing needs asking again on every save.
+    Undeclared, nothing tells what else the queryset depends on, so it is asked again."""
     classes = (type(model_admin), *getattr(model_admin, "inlines", ()))
     if not any(_overrides(admin_class, ROW_SENSITIVE) for admin_class in classes):
         return False
-    if request is None or _overrides(type(model_admin), ROW_SENSITIVE_BUT_QUERYSET):
+    if request is None or not getattr(model_admin, "lock_queryset_by_user", False):
+        return True
+    if _overrides(type(model_admin), ROW_SENSITIVE_BUT_QUERYSET):
         return True
     if any(_overrides(inline, ROW_SENSITIVE) for inline in classes[1:]):
         return True

@@ -16,6 +16,9 @@ class CustomerAdmin(LockedAdminMixin, admin.ModelAdmin):
     list_filter = ["status"]
     search_fields = ["name", "email", "phone"]
     fields = ["name", "email", "phone", "status", "notes"]
+    # get_queryset adds a column and filters nothing, for anyone: saves reach live pages
+    # without asking it again (docs/protocol.md, "When grants are asked again").
+    lock_queryset_by_user = True
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_order_count=Count("orders"))

@@ -25,9 +25,15 @@ class LockPermissionsMixin:
 
     `lock_mode = "advisory"` makes nobody read-only: the lock only tells who else is editing,
     and saves are guarded by the version (or fingerprint) alone.
+
+    `lock_queryset_by_user = True` declares that an overridden `get_queryset` decides what
+    to filter from the user alone (their rights; not the clock, a flag or another table).
+    The live channel then does not ask it again on every save for users it filters nothing
+    for (docs/protocol.md, "When grants are asked again").
     """
 
     lock_mode: str = PESSIMISTIC
+    lock_queryset_by_user: bool = False
 
     @property
     def lock_advisory(self) -> bool:

@@ -35,6 +35,7 @@ from .trips import hub_sync_to_async, hub_thread_idle
 logger = logging.getLogger("locks.hub")
 
 CANARY_SECONDS = 0.5  # how often the hub checks that its group memberships still exist
+YIELD_EVERY = 100  # sockets sent to between two turns of the event loop in a fan-out
 CANARY_LOST_AFTER = 1.5  # seconds without its own canary back: memberships are gone
 PRESENCE_FLUSH_SECONDS = 1.0
 PRESENCE_REFRESH_SECONDS = 30.0
@@ -383,7 +384,7 @@ class Hub:
                 await member.deliver(text)
             except Exception:
                 logger.debug("A socket went away during delivery", exc_info=True)
-            if index % 100 == 0:
+            if index % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
 
     # ------------------------------------------------------------ healing

@@ -176,6 +176,8 @@ class Hub:
                 return
             members.discard(subscriber)
             self.membership_changes += 1
+            # The grouping kept for the next event names the socket: not kept alive by it.
+            self.grouped.pop(topic, None)
             self.presence_told.get(topic, set()).discard(subscriber)
             if self.viewers.get(topic, {}).pop(subscriber, None) is not None:
                 self.local_dirty.add(topic)
@@ -187,7 +189,6 @@ class Hub:
                 self.records.pop(topic, None)
                 self.seen.pop(topic, None)
                 self.delivered.pop(topic, None)
-                self.grouped.pop(topic, None)
                 await self.layer.group_discard(topic, self.channel)
 
     def join_presence(self, subscriber: Subscriber, topic: str, user_id: int, name: str) -> None:

@@ -228,6 +228,40 @@ async def test_pages_that_join_or_leave_between_saves_are_counted_anew(bob, caro
     await second.disconnect()
 
 
+async def test_a_page_that_left_is_not_kept_alive_by_the_grouping(bob, carol, customer):
+    """The grouping the hub keeps between saves names the record's sockets: one that leaves
+    while others stay on the record is dropped from it at once, not kept alive (its scope,
+    session and user with it) until the record's next event, which may never come."""
+    import gc
+    import weakref
+
+    from locks.hub import get_hub
+
+    stays = await open_socket(bob)
+    leaves = await open_socket(carol)
+    for socket in (stays, leaves):
+        await ask(socket, {"type": "subscribe", "record": record(customer)})
+    await sync_to_async(save)(customer.pk, notes="one")
+    for socket in (stays, leaves):
+        await next_of(socket, "record.saved")  # the hub has grouped both
+
+    hub = await get_hub()
+    (carols,) = {s for members in hub.topics.values() for s in members if s.user == carol}
+    gone = weakref.ref(carols)
+    del carols
+    await leaves.disconnect()
+    del leaves
+
+    async def collected() -> None:
+        gc.collect()
+        while gone() is not None:
+            await asyncio.sleep(0.05)  # the socket's own tasks finish their cancellation
+            gc.collect()
+
+    await asyncio.wait_for(collected(), TIMEOUT)
+    await stays.disconnect()
+
+
 class AnnotatingAdmin(LockedAdminMixin, admin.ModelAdmin):
     """A get_queryset that adds a column for the change list and filters nothing, and says
     it chooses its filter from the user alone (as the demo's CustomerAdmin does)."""

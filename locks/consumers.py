@@ -225,7 +225,7 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
             return SESSION_ENDED
         self.user = fresh
         by_model: dict[int, list[str]] = {}
-        for topic, given in self.grants.items():
+        for topic, given in list(self.grants.items()):  # a subscribe may add one meanwhile
             if given.console:
                 if not self._may_watch_console():
                     return FORBIDDEN
@@ -243,7 +243,9 @@ class LockConsumer(BoundedInboxMixin, AsyncWebsocketConsumer):
             dynamic = authority.is_dynamic(model_admin, request)
             for topic in topics:
                 obj = visible[self.records[topic].object_pk]
-                self.grants[topic] = authority.grant(model_admin, request, obj, dynamic)
+                fresh = authority.grant(model_admin, request, obj, dynamic)
+                if self.grants.get(topic) != fresh:  # one that stands keeps the hub's groups
+                    self.grants[topic] = fresh
         return ALLOWED
 
     def _still_there(self) -> None:

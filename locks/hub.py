@@ -303,31 +303,30 @@ class Hub:
             ended = message.get("sessions", [])
             await asyncio.gather(*(member.session_ended(ended) for member in list(members)))
             return
-        await self.deliver_event(topic, members, message["event"])
+        await self.deliver_event(topic, message["event"])
 
-    def by_grant(self, topic: str, members: Iterable[Subscriber]) -> dict[Grant, list[Subscriber]]:
-        """The topic's sockets grouped by grant: kept from the last event while no socket of
-        this process joined or left a topic and no grant changed, else grouped again."""
+    def by_grant(self, topic: str) -> dict[Grant, list[Subscriber]]:
+        """All of the topic's sockets grouped by grant: kept from the last event while no
+        socket of this process joined or left a topic and no grant changed, else grouped
+        again."""
         key = (self.membership_changes, Grants.changes)
         kept = self.grouped.get(topic)
         if kept is not None and kept[0] == key:
             return kept[1]
         groups: dict[Grant, list[Subscriber]] = defaultdict(list)
-        for member in members:
+        for member in self.topics.get(topic, ()):
             given = member.grant_for(topic)
             if given is not None:
                 groups[given].append(member)
         self.grouped[topic] = (key, dict(groups))
         return self.grouped[topic][1]
 
-    async def deliver_event(
-        self, topic: str, members: Iterable[Subscriber], event: dict[str, Any]
-    ) -> None:
+    async def deliver_event(self, topic: str, event: dict[str, Any]) -> None:
         """Shape the event once per distinct grant (the fields those sockets' users may see)
         and encode it once per shape: the fan-out stays one loop over the sockets."""
         self._saw(topic, event)
         self.delivered[topic] += 1
-        groups = self.by_grant(topic, members)
+        groups = self.by_grant(topic)
         audiences: dict[Grant, list[Subscriber]] = {}
         ask_again: list[Subscriber] = []
         changed_row = event.get("type") in (RECORD_SAVED, RECORD_CREATED)

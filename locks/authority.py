@@ -52,13 +52,15 @@ FIELD_HOOKS = ("get_fields", "get_fieldsets", "get_exclude", "get_readonly_field
 
 @dataclass(frozen=True)
 class InlineGrant:
-    """One inline this user's change form shows: where (its formset prefix) and which of its
-    fields, in column order."""
+    """One inline this user's change form shows: where (its formset prefix), which of its
+    fields, in column order, and, when the inline's own `get_queryset` chooses its rows,
+    which rows (by primary key as text; None: every row of the record)."""
 
     model: str  # app_label.model_name of the inline's rows
     fk: str  # the rows' foreign key to the record
     prefix: str
     fields: tuple[str, ...]
+    rows: frozenset[str] | None = None
 
 
 @dataclass(frozen=True)
@@ -287,8 +289,21 @@ def inline_grants(model_admin, request: HttpRequest, obj: models.Model) -> tuple
         link = inlines.InlineLink(type(inline), fk)
         names = set(inlines.row_names(link))
         shown = [n for n in flatten_fieldsets(inline.get_fieldsets(request, obj)) if n in names]
-        granted.append(InlineGrant(link.key[0], fk.name, prefix, tuple(dict.fromkeys(shown))))
+        rows = _inline_rows_shown(inline, request, fk, obj)
+        granted.append(InlineGrant(link.key[0], fk.name, prefix, tuple(dict.fromkeys(shown)), rows))
     return tuple(granted)
+
+
+def _inline_rows_shown(
+    inline, request: HttpRequest, fk, obj: models.Model
+) -> frozenset[str] | None:
+    """The record's rows an inline with its own `get_queryset` shows this user (its formset
+    lists only those); None when the inline leaves it to Django (every row of the record).
+    Such an inline makes its ModelAdmin row-sensitive, so this is asked again per save."""
+    if not _overrides(type(inline), ("get_queryset",)):
+        return None
+    shown = inline.get_queryset(request).filter(**{fk.name: obj}).values_list("pk", flat=True)
+    return frozenset(str(pk) for pk in shown)
 
 
 def grant(
@@ -356,6 +371,7 @@ def shape_inlines(groups: list[dict[str, Any]], given: Grant) -> list[dict[str, 
                 "values": {name: row["values"].get(name, "") for name in inline.fields},
             }
             for row in group["rows"]
+            if inline.rows is None or str(row["pk"]) in inline.rows
         ]
         shaped.append(
             {

@@ -266,3 +266,52 @@ async def test_sync_and_http_state_carry_the_rows(bob, order):
     assert body["inlines"][0]["prefix"] == "lines"
     assert [row["values"]["product"] for row in body["inlines"][0]["rows"]] == ["Lamp", "Desk"]
     await socket.disconnect()
+
+
+class LinesWithoutDesksInline(admin.TabularInline):
+    """An inline that chooses its rows itself: desks are not shown (to anyone here)."""
+
+    model = OrderLine
+    fields = ["product", "quantity", "unit_price"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).exclude(product="Desk")
+
+
+class OrderWithoutDesksAdmin(LockedAdminMixin, admin.ModelAdmin):
+    fields = ["reference", "customer", "status", "notes"]
+    inlines = [LinesWithoutDesksInline]
+
+
+async def test_rows_the_inline_does_not_show_never_travel(bob, order):
+    """The change form lists only the rows of the inline's own get_queryset; the live
+    channel sends no others, in events, sync replies or the HTTP state."""
+    with registered(Order, OrderWithoutDesksAdmin):
+
+        def page_and_state() -> tuple[str, dict]:
+            client = Client()
+            client.force_login(bob)
+            page = client.get(reverse("admin:records_order_change", args=[order.pk]))
+            url = reverse("admin:records_order_lock_state", args=[order.pk])
+            return page.content.decode(), client.get(url, {"version": "0"}).json()
+
+        page, state = await sync_to_async(page_and_state)()
+        assert "Lamp" in page and "Desk" not in page  # what the admin shows bob
+        assert [row["values"]["product"] for row in state["inlines"][0]["rows"]] == ["Lamp"]
+
+        socket = await watch(bob, order)
+        reference = await sync_to_async(record)(order)
+        synced = await ask(socket, {"type": "sync", "record": reference, "version": 0})
+        assert [row["values"]["product"] for row in synced["inlines"][0]["rows"]] == ["Lamp"]
+
+        def change_both() -> None:
+            for line in order.lines.all():
+                line.quantity += 10
+                line.save()
+
+        await sync_to_async(change_both)()
+        for _ in range(2):  # one event per saved line
+            saved = await next_of(socket, "record.saved")
+            products = [row["values"]["product"] for row in saved["inlines"][0]["rows"]]
+            assert products == ["Lamp"]
+        await socket.disconnect()

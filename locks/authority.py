@@ -179,7 +179,9 @@ def is_dynamic(model_admin, request: HttpRequest | None = None) -> bool:
     Undeclared, nothing tells what else the queryset depends on, so it is asked again."""
     classes = (type(model_admin), *getattr(model_admin, "inlines", ()))
     if not any(_overrides(admin_class, ROW_SENSITIVE) for admin_class in classes):
-        return False
+        # Django's own get_queryset starts from the model's default manager: one that
+        # filters (a soft delete, a tenant) can lose the row to a save.
+        return not _default_rows_unfiltered(model_admin.model)
     if request is None or not getattr(model_admin, "lock_queryset_by_user", False):
         return True
     if _overrides(type(model_admin), ROW_SENSITIVE_BUT_QUERYSET):
@@ -190,6 +192,13 @@ def is_dynamic(model_admin, request: HttpRequest | None = None) -> bool:
         return not shows_every_row(model_admin.get_queryset(request), model_admin.model)
     except Exception:  # asked on the socket's path: what cannot be looked into is asked again
         return True
+
+
+def _default_rows_unfiltered(model: type[models.Model]) -> bool:
+    try:
+        return shows_every_row(model._default_manager.all(), model)
+    except Exception:  # asked on the socket's path: what cannot be looked into is asked again
+        return False
 
 
 def shows_every_row(queryset: Any, model: type[models.Model] | None = None) -> bool:

@@ -565,3 +565,28 @@ async def test_object_permissions_decide_what_is_live(alice, customer):
         assert event["values"]["notes"] == "for dora"
         assert await nothing_more(socket, "record.saved")
         await socket.disconnect()
+
+
+async def test_a_save_that_hides_the_row_from_the_default_manager_stops_its_events(db):
+    """The test app's Note admin overrides nothing, but its model's default manager hides
+    archived notes, so Django's get_queryset does too: archiving a note takes it out of
+    the admin, and the live channel stops as the admin page does."""
+    from tests.lockapp.models import Note
+
+    erin = await sync_to_async(make_user)("erin", "lockapp.view_note", "lockapp.change_note")
+    note = await sync_to_async(Note.objects.create)(title="Plan")
+    socket = await open_socket(erin)
+    reference = await sync_to_async(record)(note)
+    assert (await ask(socket, {"type": "subscribe", "record": reference}))["type"] == "subscribed"
+
+    def archive() -> None:
+        archived = Note.every.get(pk=note.pk)
+        archived.archived = True
+        archived.save()
+
+    await sync_to_async(archive)()
+    client = Client()
+    await sync_to_async(client.force_login)(erin)
+    page = await sync_to_async(client.get)(f"/admin/lockapp/note/{note.pk}/change/")
+    assert page.status_code == 302  # the admin no longer shows it
+    assert (await wait_closed(socket))["code"] == 4403

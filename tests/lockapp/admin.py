@@ -2,7 +2,7 @@ from django.contrib import admin
 
 from locks.admin import LockedAdminMixin
 
-from .models import Board, Card, Contact, Memo, Notice, Page, Ticket, TicketLine
+from .models import Board, Card, Contact, Memo, Note, Notice, Page, Ticket, TicketLine
 
 
 @admin.register(Contact)
@@ -66,3 +66,8 @@ class CardInline(admin.TabularInline):
 @admin.register(Board)
 class BoardAdmin(LockedAdminMixin, admin.ModelAdmin):
     inlines = [CardInline]
+
+
+@admin.register(Note)
+class NoteAdmin(LockedAdminMixin, admin.ModelAdmin):
+    fields = ["title", "archived"]

@@ -105,3 +105,22 @@ class Card(models.Model):
 
     def __str__(self) -> str:
         return self.text
+
+
+class ShownNoteManager(models.Manager):
+    def get_queryset(self) -> models.QuerySet:
+        return super().get_queryset().filter(archived=False)
+
+
+class Note(VersionedModel):
+    """Versioned; its default manager hides archived notes (a soft delete), so its admin,
+    which overrides nothing, stops showing a note once a save archives it."""
+
+    title = models.CharField(max_length=120)
+    archived = models.BooleanField(default=False)
+
+    objects = ShownNoteManager()
+    every = models.Manager()
+
+    def __str__(self) -> str:
+        return self.title

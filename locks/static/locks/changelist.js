@@ -14,7 +14,8 @@ export class ChangeList {
     this.userId = parseInt(d.userId, 10);
     this.timer = null;
     this.resyncTimer = null;
-    this.resyncing = null;  // the catch-up under way (a promise)
+    this.inflight = new Set();  // catch-ups under way
+    this.resyncing = null;  // settles once every catch-up under way has used its reply
     this.events = 0;  // live lock events seen so far
     this.touched = new Map();  // pk -> the count when a live event last set its badge
     this.tables = 0;  // console reloads started
@@ -46,8 +47,11 @@ export class ChangeList {
 
   /* Fetch the current state once (polling, and after every (re)connection). */
   resync() {
-    this.resyncing = this.catchUp();
-    return this.resyncing;
+    const run = this.catchUp();
+    this.inflight.add(run);
+    run.finally(() => this.inflight.delete(run));
+    this.resyncing = Promise.allSettled([...this.inflight]);
+    return run;
   }
 
   async catchUp() {

@@ -167,8 +167,9 @@ def request_for(user, scope: dict[str, Any] | None = None) -> HttpRequest:
 
 def is_dynamic(model_admin, request: HttpRequest | None = None) -> bool:
     """True when the ModelAdmin's class (or one of its inlines) answers a ROW_SENSITIVE
-    question itself (not Django's default, not this app's mixin): its answer may change with
-    the row.
+    question itself (not Django's default, not this app's mixin), or when the model's
+    default manager, where Django's own `get_queryset` starts, filters rows: the answer may
+    change with the row.
 
     One such answer is looked at more closely, when the ModelAdmin declares
     `lock_queryset_by_user = True` (its `get_queryset` chooses what to filter from the user
@@ -195,6 +196,7 @@ def is_dynamic(model_admin, request: HttpRequest | None = None) -> bool:
 
 
 def _default_rows_unfiltered(model: type[models.Model]) -> bool:
+    """The model's default manager shows every row (no soft delete, no tenant filter)."""
     try:
         return shows_every_row(model._default_manager.all(), model)
     except Exception:  # asked on the socket's path: what cannot be looked into is asked again

@@ -318,8 +318,9 @@ class Hub:
             given = member.grant_for(topic)
             if given is not None:
                 groups[given].append(member)
-        self.grouped[topic] = (key, dict(groups))
-        return self.grouped[topic][1]
+        kept_groups = dict(groups)
+        self.grouped[topic] = (key, kept_groups)
+        return kept_groups
 
     async def deliver_event(self, topic: str, event: dict[str, Any]) -> None:
         """Shape the event once per distinct grant (the fields those sockets' users may see)
